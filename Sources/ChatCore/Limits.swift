@@ -1,0 +1,25 @@
+// ChatLimits: every bound the chat logic enforces, with defaults that protect the process.
+
+public struct ChatLimits: Sendable, Equatable {
+    /// Longest input line in bytes, excluding the line terminator.
+    public var maxLineBytes = 4096
+    /// A room's ring starts this small and doubles when a slow reader still needs its oldest bytes.
+    public var ringInitialBytes = 16 * 1024
+    /// The most a room's ring may hold. A reader further behind than this misses lines (and is told).
+    public var ringBytes = 1024 * 1024
+    /// Most bytes of private output (replies, errors, private messages) queued for one client.
+    public var clientQueueBytes = 256 * 1024
+    /// Sustained lines per second per client (messages and commands); 0 turns rate limiting off.
+    public var messageRate: Double = 20
+    /// Lines a client may send in a burst above the sustained rate.
+    public var messageBurst: Double = 40
+    /// Most rooms that may exist at once (the lobby included).
+    public var maxRooms = 1000
+    /// Most names listed in a welcome, `/who` or `/rooms` line before "and N more".
+    public var maxListedNames = 100
+
+    public init() {}
+
+    /// The ring must hold at least one maximal rendered line: prefix (tag, room, name) plus the text.
+    public var minimumRingBytes: Int { maxLineBytes + 512 }
+}

@@ -1,0 +1,169 @@
+// Room and Subscription: who reads which ring, and from where.
+
+/// A chat room: its ring of rendered lines and the subscriptions reading it.
+public final class Room {
+    public let name: String
+    let key: String
+    public let ring: MessageRing
+    /// Current members, in join order (swap-removed, so order is not kept after leaves).
+    var members: [Subscription] = []
+    /// Former members still being sent what was posted while they were members.
+    var draining: [Subscription] = []
+    var isDirty = false
+
+    init(name: String, key: String, limits: ChatLimits) {
+        self.name = name
+        self.key = key
+        let maxBytes = max(limits.ringBytes, limits.minimumRingBytes)
+        self.ring = MessageRing(initialCapacity: min(limits.ringInitialBytes, maxBytes), maxCapacity: maxBytes)
+    }
+
+    public var memberCount: Int { members.count }
+    var isUnused: Bool { members.isEmpty && draining.isEmpty }
+
+    /// Appends one line. When the ring is full it grows if some reader still needs the bytes that would be
+    /// overwritten, and overwrites them only at its maximum size; the readers concerned are told at their
+    /// next flush how many lines they missed.
+    @discardableResult
+    func append(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> Range<UInt64> {
+        let length = prefix.count + body.count + 1
+        if ring.freeBytes < length && ring.capacity < ring.maxCapacity {
+            // Runs once per ring-full of bytes, so the member scan is amortised over many appends.
+            let evictionEnd = ring.evictionEnd(forAppending: length)
+            if members.contains(where: { $0.cursor < evictionEnd }) || draining.contains(where: { $0.cursor < evictionEnd }) {
+                ring.grow(toFit: length)
+            }
+        }
+        return ring.appendLine(prefix, body)
+    }
+}
+
+/// One session's reading position in one room's ring.
+final class Subscription {
+    unowned let session: Session
+    let room: Room
+    /// Absolute ring offset of the next byte to send; always at a line start between flushes.
+    var cursor: UInt64
+    /// Sequence number of the line at `cursor`.
+    var cursorSeq: UInt64
+    /// The session's own lines, which it must not be sent back: `[start, end)` ranges above `cursor`, ascending.
+    var skips: [Range<UInt64>] = []
+    /// Set when the session left: it is sent lines up to here (what was posted while it was a member), then dropped.
+    var endOffset: UInt64?
+    var endSeq: UInt64 = 0
+    /// `MSG #room name: `, rendered once per join or rename so a message costs two copies into the ring.
+    var messagePrefix: [UInt8] = []
+    /// Position in `room.members` or `room.draining`, for O(1) removal.
+    var indexInRoom = 0
+
+    init(session: Session, room: Room) {
+        self.session = session
+        self.room = room
+        self.cursor = room.ring.head
+        self.cursorSeq = room.ring.headSeq
+    }
+
+    /// The offset this subscription reads up to.
+    var target: UInt64 { endOffset ?? room.ring.head }
+
+    var hasPending: Bool { cursor < target }
+
+    func renderPrefix(name: String) {
+        messagePrefix = Array("MSG #\(room.name) \(name): ".utf8)
+    }
+
+    /// If the ring overwrote bytes this subscription had not sent, moves it to the oldest line held and
+    /// returns how many lines it missed (its own lines excluded: those it would not have been sent).
+    func recoverFromOverrun() -> Int {
+        let ring = room.ring
+        guard cursor < ring.tail else { return 0 }
+        var ownLines = 0
+        while let first = skips.first, first.lowerBound < ring.tail {
+            skips.removeFirst()
+            ownLines += 1
+        }
+        let lastSeq = endOffset.map { end in end <= ring.tail ? endSeq : ring.tailSeq } ?? ring.tailSeq
+        let missed = Int(lastSeq - cursorSeq) - ownLines
+        if let end = endOffset, end <= ring.tail {
+            cursor = end
+            cursorSeq = endSeq
+        } else {
+            cursor = ring.tail
+            cursorSeq = ring.tailSeq
+        }
+        return max(0, missed)
+    }
+
+    /// Calls `body` with each span of ring bytes due, in order: up to `target`, around the skipped lines.
+    /// Returns false if `body` did.
+    @inline(__always)
+    func forEachDueSpan(_ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        let ring = room.ring
+        let end = target
+        var position = cursor
+        var skipIndex = 0
+        while position < end {
+            var segmentEnd = end
+            if skipIndex < skips.count {
+                let skip = skips[skipIndex]
+                if skip.lowerBound <= position {
+                    position = skip.upperBound
+                    skipIndex += 1
+                    continue
+                }
+                segmentEnd = min(end, skip.lowerBound)
+            }
+            var keepGoing = true
+            ring.forEachSpan(from: position, to: segmentEnd) { span in
+                if keepGoing { keepGoing = body(span) }
+            }
+            if !keepGoing { return false }
+            position = segmentEnd
+        }
+        return true
+    }
+
+    /// Records that `budget` bytes of the due spans were written. Returns the bytes left over for what comes
+    /// next in the session's output. A write that ends mid-line moves the rest of that line to `carry`, so the
+    /// cursor always rests on a line boundary (which keeps missed-line counts exact and lines whole).
+    func advance(by budget: Int, carry: inout ByteQueue) -> Int {
+        let ring = room.ring
+        var budget = budget
+        let end = target
+        while cursor < end {
+            if let skip = skips.first, skip.lowerBound <= cursor {
+                cursor = skip.upperBound
+                cursorSeq += 1
+                skips.removeFirst()
+                continue
+            }
+            if budget == 0 { break }
+            let segmentEnd = min(end, skips.first?.lowerBound ?? end)
+            let length = Int(segmentEnd - cursor)
+            if budget >= length {
+                // The common case: everything due was written. Only when lines were skipped or the write
+                // stopped short do we pay for counting line ends.
+                if segmentEnd == ring.head && skips.isEmpty {
+                    cursorSeq = ring.headSeq
+                } else {
+                    cursorSeq += UInt64(ring.countLineEnds(from: cursor, to: segmentEnd))
+                }
+                cursor = segmentEnd
+                budget -= length
+                continue
+            }
+            let stop = cursor + UInt64(budget)
+            cursorSeq += UInt64(ring.countLineEnds(from: cursor, to: stop))
+            cursor = stop
+            budget = 0
+            if ring.byte(at: cursor - 1) != 10 {
+                let lineEnd = ring.lineEnd(containing: cursor)
+                ring.forEachSpan(from: cursor, to: lineEnd) { carry.append($0) }
+                cursor = lineEnd
+                cursorSeq += 1
+            }
+            break
+        }
+        return budget
+    }
+}

@@ -1,0 +1,34 @@
+// Connection: one client socket and its input framing; the chat state lives in its `Session`.
+
+import ChatCore
+
+final class Connection {
+    let fd: Int32
+    /// Distinguishes this connection from an earlier one on the same fd number (see `Server.token`).
+    let generation: UInt32
+    let peer: SocketAddress
+    let session: Session
+    var framer: LineFramer
+    /// Monotonic time of the last input line, for the idle timeout.
+    var lastInput: UInt64
+    /// When a write first returned EAGAIN with output pending, since the last byte the socket accepted (0: not blocked).
+    var blockedSince: UInt64 = 0
+    /// Queued on the loop's still-readable list (its read budget ran out before EAGAIN).
+    var isOnReadyList = false
+    /// Closed (fd not yet released; that happens after the current batch of events).
+    var isClosed = false
+    /// Our side is shut down and we are waiting for the client's EOF (or `lingerDeadline`).
+    var isLingering = false
+    var lingerDeadline: UInt64 = 0
+    /// The client has shut down its sending side (read returned 0).
+    var sawEndOfInput = false
+
+    init(fd: Int32, generation: UInt32, peer: SocketAddress, session: Session, maxLineBytes: Int, now: UInt64) {
+        self.fd = fd
+        self.generation = generation
+        self.peer = peer
+        self.session = session
+        self.framer = LineFramer(maxLineBytes: maxLineBytes)
+        self.lastInput = now
+    }
+}

@@ -1,0 +1,572 @@
+// Server: the engine. One epoll loop wires sockets to the ChatHub: accept, read, frame, flush, time out.
+
+import CChatSys
+import ChatCore
+import Glibc
+import Logging
+
+/// The chat daemon's engine, run on one thread.
+///
+/// Thread-safety: everything runs on the thread that calls `run()`, except `requestStop()`, which may be
+/// called from any thread (it only writes to an eventfd). That is why the class is `@unchecked Sendable`.
+public final class Server: @unchecked Sendable {
+    public private(set) var config: ServerConfig
+    private var logger: Logger
+    private let loop: EventLoop
+    public let hub: ChatHub
+    private var listeners: [Int32] = []
+    private var inheritedListeners: [Int32]
+    public private(set) var boundAddresses: [SocketAddress] = []
+    private var timerFD: Int32 = -1
+    private var signalFD: Int32 = -1
+
+    /// Connections indexed by fd.
+    private var connections: [Connection?] = []
+    public private(set) var connectionCount = 0
+    private var nextGeneration: UInt32 = 1
+    private var connectionsPerHost: [String: Int] = [:]
+    /// Connections whose read budget ran out: edge-triggered epoll will not report them again, so the
+    /// loop must come back to them itself.
+    private var readyList: [Connection] = []
+    /// Closed this turn; their fds are released after the batch so that no fd number is reused while
+    /// events for the old connection may still be in the batch.
+    private var closing: [Connection] = []
+
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private let maxIovecs = 64
+    private let iovecs: UnsafeMutablePointer<iovec>
+
+    /// A descriptor kept open to give back when accept fails with EMFILE (see `acceptFailed`).
+    private var spareFD: Int32 = -1
+    private var acceptPaused = false
+    private var lastFDWarning: UInt64 = 0
+
+    private var now: UInt64 = 0
+    private var isShuttingDown = false
+    private var shutdownDeadline: UInt64 = 0
+    private var stopRequested = false
+
+    /// Called on the loop thread when SIGHUP arrives (the daemon reloads its config there).
+    public var onReload: ((Server) -> Void)?
+    /// Called on the loop thread every tick, after housekeeping (systemd status and watchdog).
+    public var onTick: ((Server) -> Void)?
+
+    /// Statistics for status lines and tests.
+    public private(set) var acceptedTotal: UInt64 = 0
+    public private(set) var refusedTotal: UInt64 = 0
+
+    private static let controlGeneration: UInt64 = 0
+
+    /// Creates the server; `inheritedListeners` are listening sockets passed by systemd (socket activation).
+    public init(config: ServerConfig, inheritedListeners: [Int32] = []) throws {
+        try config.validate()
+        self.config = config
+        self.logger = config.logger
+        self.inheritedListeners = inheritedListeners
+        self.loop = try EventLoop()
+        self.hub = ChatHub(limits: config.chat)
+        self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
+        self.iovecs = .allocate(capacity: maxIovecs)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        iovecs.deallocate()
+        for fd in listeners { Sys.close(fd) }
+        if timerFD >= 0 { Sys.close(timerFD) }
+        if signalFD >= 0 { Sys.close(signalFD) }
+        if spareFD >= 0 { Sys.close(spareFD) }
+        for case let connection? in connections where !connection.isClosed { Sys.close(connection.fd) }
+    }
+
+    // MARK: Start and stop
+
+    /// Binds (or adopts) the listeners and sets up timers and signals. After it returns, clients can connect.
+    public func start() throws {
+        Sys.ignoreSIGPIPE()
+        hub.onEvent = { [unowned self] event in self.log(event) }
+        if config.handleSignals {
+            signalFD = try Sys.signalFD([SIGTERM, SIGINT, SIGHUP])
+            try loop.register(signalFD, token: UInt64(UInt32(signalFD)), interest: .input)
+        }
+        if inheritedListeners.isEmpty {
+            for address in config.listen {
+                let fd = try Sys.listenTCP(address, backlog: 4096)
+                listeners.append(fd)
+            }
+        } else {
+            for fd in inheritedListeners {
+                try Sys.setNonBlocking(fd)
+                try Sys.setCloseOnExec(fd)
+                listeners.append(fd)
+            }
+        }
+        for fd in listeners {
+            boundAddresses.append(try Sys.localAddress(fd))
+            try loop.register(fd, token: UInt64(UInt32(fd)), interest: .input)
+        }
+        timerFD = try Sys.periodicTimer(intervalNanoseconds: Int(config.tickInterval * 1e9))
+        try loop.register(timerFD, token: UInt64(UInt32(timerFD)), interest: .input)
+        spareFD = (try? Sys.openDevNull()) ?? -1
+        now = Sys.monotonicNanoseconds()
+        logger.info("listening", metadata: ["addresses": "\(boundAddresses.map(\.description).joined(separator: " "))",
+                                            "activated": "\(!inheritedListeners.isEmpty)"])
+    }
+
+    /// Asks the loop to shut down gracefully, as SIGTERM does. Safe from any thread.
+    public func requestStop() {
+        loop.wakeup()
+    }
+
+    /// Runs until shutdown completes. Every turn: wait for events, handle them, serve connections cut
+    /// short by their read budget, flush everything due (one writev per client), then release closed fds.
+    public func run() throws {
+        while true {
+            let timeout: Int32 = readyList.isEmpty ? -1 : 0
+            try loop.runOnce(timeoutMs: timeout) { token, readiness in
+                self.dispatch(token: token, readiness: readiness)
+            }
+            now = Sys.monotonicNanoseconds()
+            serveReadyList()
+            flushAll()
+            releaseClosed()
+            if isShuttingDown && (connectionCount == 0 || now >= shutdownDeadline) { break }
+        }
+        finishShutdown()
+    }
+
+    private func beginShutdown(reason: String) {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        shutdownDeadline = now + UInt64(config.shutdownGrace * 1e9)
+        logger.notice("shutting down", metadata: ["reason": "\(reason)", "clients": "\(connectionCount)"])
+        for fd in listeners {
+            loop.deregister(fd)
+            Sys.close(fd)
+        }
+        listeners.removeAll()
+        for case let connection? in connections where !connection.isClosed {
+            hub.beginClose(connection.session, reason: "server shutdown",
+                           finalLine: "SYS Shutdown: the server is shutting down", announce: false)
+        }
+    }
+
+    private func finishShutdown() {
+        for case let connection? in connections where !connection.isClosed {
+            close(connection, reason: "shutdown deadline passed", announce: false)
+        }
+        releaseClosed()
+        logger.notice("stopped")
+    }
+
+    // MARK: Events
+
+    /// Packs a generation beside the fd: an event whose generation does not match the connection now on
+    /// that fd belongs to a connection already closed, and is dropped.
+    private func token(for connection: Connection) -> UInt64 {
+        UInt64(connection.generation) << 32 | UInt64(UInt32(connection.fd))
+    }
+
+    private func dispatch(token: UInt64, readiness: Readiness) {
+        if token == EventLoop.wakeToken {
+            beginShutdown(reason: "stop requested")
+            return
+        }
+        let fd = Int32(truncatingIfNeeded: token & 0xFFFF_FFFF)
+        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        if UInt64(generation) == Self.controlGeneration {
+            if fd == timerFD {
+                _ = try? Sys.readCounter(timerFD)
+                tick()
+            } else if fd == signalFD {
+                handleSignals()
+            } else if listeners.contains(fd) {
+                acceptAll(from: fd)
+            }
+            return
+        }
+        guard Int(fd) < connections.count, let connection = connections[Int(fd)],
+              connection.generation == generation, !connection.isClosed else { return }
+        if readiness.contains(.writable) || readiness.contains(.error) {
+            if connection.session.isWriteBlocked {
+                connection.session.isWriteBlocked = false
+                hub.requestFlush(connection.session)
+            }
+        }
+        if !readiness.isDisjoint(with: [.readable, .hangup, .error]) {
+            readInput(connection)
+        }
+    }
+
+    private func handleSignals() {
+        while let signal = try? Sys.readSignal(signalFD) {
+            switch signal {
+            case SIGTERM: beginShutdown(reason: "SIGTERM")
+            case SIGINT: beginShutdown(reason: "SIGINT")
+            case SIGHUP:
+                logger.notice("SIGHUP: reloading configuration")
+                onReload?(self)
+            default: break
+            }
+        }
+    }
+
+    // MARK: Accept
+
+    private func acceptAll(from listener: Int32) {
+        guard !acceptPaused, !isShuttingDown else { return }
+        while true {
+            let result: IOResult<(fd: Int32, peer: SocketAddress)>
+            do {
+                result = try Sys.accept(listener)
+            } catch {
+                if acceptFailed(listener, error) { continue }
+                return
+            }
+            guard case .done(let accepted) = result else { return }
+            adopt(fd: accepted.fd, peer: accepted.peer)
+        }
+    }
+
+    /// Decides what to do after a failed accept; returns whether to keep accepting.
+    private func acceptFailed(_ listener: Int32, _ error: SysError) -> Bool {
+        switch error.errno {
+        case EMFILE, ENFILE:
+            // Out of descriptors. The pending connection stays in the backlog, and with edge-triggered epoll
+            // nothing would wake us for it again: the loop would stall (or, level-triggered, spin). Give back
+            // the spare descriptor, accept the connection, tell it why, close it, and take the spare again.
+            warnDescriptorsExhausted(error)
+            if spareFD >= 0 {
+                Sys.close(spareFD)
+                spareFD = -1
+                if case .done(let accepted)? = try? Sys.accept(listener) {
+                    refuse(accepted.fd, "ERR server-busy the server is out of file descriptors; try again later")
+                }
+                spareFD = (try? Sys.openDevNull()) ?? -1
+                return spareFD >= 0
+            }
+            // No spare to give back: stop accepting until the next tick, which tries again.
+            acceptPaused = true
+            return false
+        case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+            return true  // that connection failed, not the listener
+        case ENOBUFS, ENOMEM:
+            warnDescriptorsExhausted(error)
+            acceptPaused = true
+            return false
+        default:
+            logger.error("accept failed", metadata: ["error": "\(error)"])
+            acceptPaused = true
+            return false
+        }
+    }
+
+    private func warnDescriptorsExhausted(_ error: SysError) {
+        if now - lastFDWarning > 10_000_000_000 || lastFDWarning == 0 {
+            lastFDWarning = now
+            logger.warning("cannot accept: refusing new connections until resources free up",
+                           metadata: ["error": "\(error)", "clients": "\(connectionCount)"])
+        }
+    }
+
+    /// Sends one line to a socket we will not serve, and closes it.
+    private func refuse(_ fd: Int32, _ line: String) {
+        refusedTotal += 1
+        var text = line + "\n"
+        text.withUTF8 { _ = try? Sys.write(fd, UnsafeRawBufferPointer($0)) }
+        Sys.shutdownWrite(fd)
+        Sys.close(fd)
+    }
+
+    private func adopt(fd: Int32, peer: SocketAddress) {
+        if connectionCount >= config.maxClients {
+            refuse(fd, "ERR server-full the server has its maximum of \(config.maxClients) clients; try again later")
+            logger.warning("refused: server full", metadata: ["peer": "\(peer)", "max-clients": "\(config.maxClients)"])
+            return
+        }
+        let host = peer.host
+        let fromHost = connectionsPerHost[host, default: 0]
+        if config.maxClientsPerAddress > 0 && fromHost >= config.maxClientsPerAddress {
+            refuse(fd, "ERR too-many-connections at most \(config.maxClientsPerAddress) connections per address")
+            logger.warning("refused: per-address limit", metadata: ["peer": "\(peer)", "limit": "\(config.maxClientsPerAddress)"])
+            return
+        }
+        // Nagle would hold small chat lines back; we batch ourselves (one writev per client per turn).
+        try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+        try? Sys.enableKeepalive(fd, idleSeconds: config.keepaliveIdle, intervalSeconds: config.keepaliveInterval,
+                                 probes: config.keepaliveProbes)
+        let generation = nextGeneration
+        nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
+        let session = Session(id: UInt64(generation), peer: peer.description, now: now, limits: hub.limits)
+        let connection = Connection(fd: fd, generation: generation, peer: peer, session: session,
+                                    maxLineBytes: hub.limits.maxLineBytes, now: now)
+        do {
+            try loop.register(fd, token: token(for: connection), interest: .connection)
+        } catch {
+            logger.error("cannot register connection", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            Sys.close(fd)
+            return
+        }
+        if Int(fd) >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1 - connections.count, connections.count)))
+        }
+        connections[Int(fd)] = connection
+        session.slot = Int(fd)
+        connectionCount += 1
+        acceptedTotal += 1
+        connectionsPerHost[host] = fromHost + 1
+        logger.info("connected", metadata: ["conn": "\(session.id)", "peer": "\(peer)", "clients": "\(connectionCount)"])
+        hub.open(session)
+    }
+
+    // MARK: Input
+
+    private func readInput(_ connection: Connection) {
+        var budget = config.readBudgetBytes
+        while budget > 0 && !connection.isClosed {
+            let window = UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<min(readBuffer.count, budget)])
+            let result: IOResult<Int>
+            do {
+                result = try Sys.read(connection.fd, into: window)
+            } catch {
+                close(connection, reason: error.errno == ECONNRESET ? "connection reset by peer" : "\(error)")
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                return
+            case .done(0):
+                connection.sawEndOfInput = true
+                endOfInput(connection)
+                return
+            case .done(let count):
+                budget -= count
+                consume(UnsafeRawBufferPointer(rebasing: window[0..<count]), from: connection)
+            }
+        }
+        if !connection.isClosed && !connection.isOnReadyList {
+            connection.isOnReadyList = true
+            readyList.append(connection)
+        }
+    }
+
+    private func consume(_ bytes: UnsafeRawBufferPointer, from connection: Connection) {
+        let session = connection.session
+        if session.phase == .closing { return }  // leaving: input is read only to be discarded
+        connection.lastInput = now
+        connection.framer.feed(bytes) { framed in
+            switch framed {
+            case .line(let line):
+                if logger.logLevel <= .trace {
+                    logger.trace("line", metadata: ["conn": "\(session.id)", "text": "\(String(decoding: line, as: UTF8.self))"])
+                }
+                hub.receive(line, from: session, now: now)
+            case .overlong:
+                hub.lineTooLong(from: session)
+            }
+        }
+        closeTerminated()
+    }
+
+    /// The client shut down its sending side. It may still read: send what is pending, then close.
+    private func endOfInput(_ connection: Connection) {
+        if connection.isLingering {
+            close(connection, reason: connection.session.closeReason ?? "closed", announce: false)
+            return
+        }
+        hub.beginClose(connection.session, reason: "connection closed by client", finalLine: nil)
+    }
+
+    private func serveReadyList() {
+        guard !readyList.isEmpty else { return }
+        let due = readyList
+        readyList.removeAll(keepingCapacity: true)
+        for connection in due {
+            connection.isOnReadyList = false
+            if !connection.isClosed { readInput(connection) }
+        }
+    }
+
+    // MARK: Output
+
+    private func flushAll() {
+        hub.forEachSessionToFlush { session in
+            guard let connection = connection(for: session) else { return }
+            flush(connection)
+        }
+        closeTerminated()
+    }
+
+    private func connection(for session: Session) -> Connection? {
+        guard session.slot >= 0, session.slot < connections.count, let connection = connections[session.slot],
+              connection.session === session else { return nil }
+        return connection
+    }
+
+    /// Writes everything due to one client with as few writev calls as the socket allows: usually one.
+    private func flush(_ connection: Connection) {
+        let session = connection.session
+        hub.prepareFlush(session)
+        while !connection.isClosed {
+            var count = 0
+            var total = 0
+            let vectors = iovecs
+            let limit = maxIovecs
+            hub.forEachPendingSpan(of: session) { span in
+                vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: span.baseAddress), iov_len: span.count)
+                count += 1
+                total += span.count
+                return count < limit
+            }
+            if count == 0 { break }
+            let result: IOResult<Int>
+            do {
+                result = try Sys.writev(connection.fd, vectors, count: count)
+            } catch {
+                close(connection, reason: error.errno == EPIPE || error.errno == ECONNRESET ? "connection reset by peer" : "\(error)")
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                markBlocked(connection)
+                return
+            case .done(let written):
+                connection.blockedSince = 0
+                hub.didWrite(written, to: session)
+                if written < total {
+                    // A short write means the socket buffer is full; the kernel has noted that we want to
+                    // write, so an EPOLLOUT edge will come. Trying again now would only return EAGAIN.
+                    markBlocked(connection)
+                    return
+                }
+            }
+        }
+        if session.isFinished { finishClosing(connection) }
+    }
+
+    private func markBlocked(_ connection: Connection) {
+        connection.session.isWriteBlocked = true
+        if connection.blockedSince == 0 { connection.blockedSince = now }
+    }
+
+    /// Everything, including the final line, was written: shut our side and wait briefly for the client's EOF.
+    private func finishClosing(_ connection: Connection) {
+        guard !connection.isLingering else { return }
+        Sys.shutdownWrite(connection.fd)
+        if isShuttingDown || connection.sawEndOfInput {
+            close(connection, reason: connection.session.closeReason ?? "closed", announce: false)
+            return
+        }
+        connection.isLingering = true
+        connection.lingerDeadline = now + UInt64(config.lingerTimeout * 1e9)
+    }
+
+    private func closeTerminated() {
+        hub.takeTerminated { session in
+            guard let connection = connection(for: session), !connection.isClosed else { return }
+            if let finalLine = session.finalLineBytes {
+                // Best effort: the client's buffer may be full, which is why it is being dropped.
+                finalLine.withUnsafeBytes { _ = try? Sys.write(connection.fd, $0) }
+            }
+            close(connection, reason: session.closeReason ?? "terminated", announce: false)
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes now: the session leaves its rooms (others are told `Offline:` if `announce`), the fd is
+    /// released after this batch of events.
+    private func close(_ connection: Connection, reason: String, announce: Bool = true) {
+        guard !connection.isClosed else { return }
+        connection.isClosed = true
+        let session = connection.session
+        let name = session.name
+        hub.remove(session, reason: reason)
+        closing.append(connection)
+        logger.info("disconnected", metadata: ["conn": "\(session.id)", "peer": "\(connection.peer)",
+                                               "name": "\(name ?? "-")", "reason": "\(session.closeReason ?? reason)"])
+    }
+
+    private func releaseClosed() {
+        guard !closing.isEmpty else { return }
+        for connection in closing {
+            Sys.close(connection.fd)
+            if connections[Int(connection.fd)] === connection { connections[Int(connection.fd)] = nil }
+            connectionCount -= 1
+            let host = connection.peer.host
+            if let count = connectionsPerHost[host] {
+                connectionsPerHost[host] = count > 1 ? count - 1 : nil
+            }
+        }
+        closing.removeAll(keepingCapacity: true)
+        if acceptPaused { resumeAccepting() }
+    }
+
+    // MARK: Timers
+
+    private func tick() {
+        now = Sys.monotonicNanoseconds()
+        let nameDeadline = UInt64(config.nameTimeout * 1e9)
+        let writeDeadline = UInt64(config.writeTimeout * 1e9)
+        let idleDeadline = UInt64(config.idleTimeout * 1e9)
+        for case let connection? in connections where !connection.isClosed {
+            let session = connection.session
+            if connection.isLingering {
+                if now >= connection.lingerDeadline { close(connection, reason: session.closeReason ?? "closed", announce: false) }
+                continue
+            }
+            if connection.blockedSince > 0 && now - connection.blockedSince >= writeDeadline && session.hasPendingOutput {
+                let seconds = ServerConfig.format(config.writeTimeout)
+                var line = "ERR write-timeout you accepted no data for \(seconds) s; disconnecting\n"
+                line.withUTF8 { _ = try? Sys.write(connection.fd, UnsafeRawBufferPointer($0)) }
+                close(connection, reason: "write timeout: no bytes accepted for \(seconds) s")
+                continue
+            }
+            switch session.phase {
+            case .awaitingName where now - session.connectedAt >= nameDeadline:
+                hub.beginClose(session, reason: "no name within \(ServerConfig.format(config.nameTimeout)) s",
+                               finalLine: "ERR name-timeout no valid name within \(ServerConfig.format(config.nameTimeout)) s; disconnecting")
+            case .named where idleDeadline > 0 && now - connection.lastInput >= idleDeadline:
+                hub.beginClose(session, reason: "idle for \(ServerConfig.format(config.idleTimeout)) s",
+                               finalLine: "ERR idle-timeout no input for \(ServerConfig.format(config.idleTimeout)) s; disconnecting")
+            default:
+                break
+            }
+        }
+        if acceptPaused { resumeAccepting() }
+        onTick?(self)
+    }
+
+    private func resumeAccepting() {
+        acceptPaused = false
+        if spareFD < 0 { spareFD = (try? Sys.openDevNull()) ?? -1 }
+        // Edge-triggered: connections that queued while we were paused raised no new edge, so look now.
+        for fd in listeners { acceptAll(from: fd) }
+    }
+
+    // MARK: Logging
+
+    private func log(_ event: HubEvent) {
+        switch event {
+        case .named(let session):
+            logger.info("named", metadata: ["conn": "\(session.id)", "name": "\(session.name ?? "")"])
+        case .renamed(let session, let from):
+            logger.info("renamed", metadata: ["conn": "\(session.id)", "from": "\(from)", "name": "\(session.name ?? "")"])
+        case .joined(let session, let room):
+            logger.debug("joined", metadata: ["conn": "\(session.id)", "name": "\(session.name ?? "")", "room": "\(room)"])
+        case .missed(let session, let room, let lines):
+            logger.notice("slow consumer missed lines", metadata: ["conn": "\(session.id)", "name": "\(session.name ?? "")",
+                                                                   "room": "\(room)", "lines": "\(lines)"])
+        case .rateLimited(let session):
+            logger.debug("rate limited", metadata: ["conn": "\(session.id)", "name": "\(session.name ?? "")"])
+        case .terminated(let session, let reason):
+            logger.warning("dropping client", metadata: ["conn": "\(session.id)", "name": "\(session.name ?? "")", "reason": "\(reason)"])
+        }
+    }
+}
+
+extension ServerConfig {
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+}

@@ -1,0 +1,143 @@
+// chatd: parse flags and the config file, start the engine, run it in the foreground until SIGTERM.
+
+import ArgumentParser
+import ChatServer
+import Glibc
+import Logging
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+private func help(_ key: String) -> ArgumentHelp {
+    ArgumentHelp(stringLiteral: ServerConfig.settings.first { $0.key == key }?.help ?? "")
+}
+
+@main
+struct ChatDaemon: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatd",
+        abstract: "A chat server: clients send a name, then lines; every line goes to everyone in their room.",
+        discussion: """
+            Runs in the foreground and logs to stderr. Try it with: nc 127.0.0.1 12345
+
+            Settings come from the defaults, then --config FILE (key = value lines, keys as the long flag \
+            names), then the flags. SIGTERM or SIGINT shuts down gracefully; SIGHUP reloads the config. \
+            Under systemd, listening sockets passed by socket activation replace --listen. The wire \
+            protocol is described in docs/PROTOCOL.md.
+
+            Exit status: 0 after a clean shutdown, 1 if the server could not start, 2 for a bad setting.
+            """
+    )
+
+    @Option(name: .long, help: help("listen")) var listen: [String] = []
+    @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf).") var config: String?
+    @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
+    @Option(name: .long, help: help("max-clients")) var maxClients: Int?
+    @Option(name: .long, help: help("max-clients-per-address")) var maxClientsPerAddress: Int?
+    @Option(name: .long, help: help("max-line-bytes")) var maxLineBytes: Int?
+    @Option(name: .long, help: help("ring-bytes")) var ringBytes: Int?
+    @Option(name: .long, help: help("client-queue-bytes")) var clientQueueBytes: Int?
+    @Option(name: .long, help: help("message-rate")) var messageRate: Double?
+    @Option(name: .long, help: help("message-burst")) var messageBurst: Double?
+    @Option(name: .long, help: help("max-rooms")) var maxRooms: Int?
+    @Option(name: .long, help: help("name-timeout")) var nameTimeout: Double?
+    @Option(name: .long, help: help("write-timeout")) var writeTimeout: Double?
+    @Option(name: .long, help: help("idle-timeout")) var idleTimeout: Double?
+    @Option(name: .long, help: help("shutdown-grace")) var shutdownGrace: Double?
+
+    /// The flags given, as settings keys and values, applied after the file.
+    private var flagSettings: [(String, String)] {
+        var settings: [(String, String)] = listen.map { ("listen", $0) }
+        if let logLevel { settings.append(("log-level", logLevel.rawValue)) }
+        let numbers: [(String, CustomStringConvertible?)] = [
+            ("max-clients", maxClients), ("max-clients-per-address", maxClientsPerAddress),
+            ("max-line-bytes", maxLineBytes), ("ring-bytes", ringBytes), ("client-queue-bytes", clientQueueBytes),
+            ("message-rate", messageRate), ("message-burst", messageBurst), ("max-rooms", maxRooms),
+            ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),
+            ("shutdown-grace", shutdownGrace),
+        ]
+        for case let (key, value?) in numbers { settings.append((key, value.description)) }
+        return settings
+    }
+
+    /// Defaults, then the file, then the flags.
+    func makeConfig() throws -> ServerConfig {
+        var config = ServerConfig()
+        config.handleSignals = true
+        if let path = self.config {
+            guard let text = readFile(path) else {
+                throw ConfigError(key: "config", message: "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            try config.apply(fileText: text)
+        }
+        for (key, value) in flagSettings { try config.apply(key: key, value: value) }
+        try config.validate()
+        return config
+    }
+
+    func run() throws {
+        let config: ServerConfig
+        do {
+            config = try makeConfig()
+        } catch let error as ConfigError {
+            writeStderr("chatd: \(error)\n")
+            throw ExitCode(2)
+        }
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var logger = Logger(label: "chatd")
+        logger.logLevel = config.logger.logLevel
+        var serverConfig = config
+        serverConfig.logger = logger
+
+        let activated = Systemd.listenFileDescriptors().filter { Systemd.isListeningTCPSocket($0.fd) }.map(\.fd)
+        Sys.raiseOpenFileLimit(to: UInt64(config.maxClients) + 64)
+        let server: Server
+        do {
+            server = try Server(config: serverConfig, inheritedListeners: activated)
+            try server.start()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            writeStderr("chatd: cannot start: \(error)\n")
+            throw ExitCode(1)
+        }
+        Systemd.notify("READY=1\nSTATUS=listening on \(server.boundAddresses.map(\.description).joined(separator: " "))")
+        do {
+            try server.run()
+        } catch {
+            logger.critical("event loop failed", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+
+    /// Argument errors exit with 2 (the convention for bad usage that the issue asks for), help with 0.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let exit as ExitCode {
+            Glibc.exit(exit.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { self.exit(withError: error) }
+            writeStderr(fullMessage(for: error) + "\n")
+            writeStderr("Run 'chatd --help' for the options.\n")
+            Glibc.exit(2)
+        }
+    }
+}
+
+private func writeStderr(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+private func readFile(_ path: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, file)
+        if n <= 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
