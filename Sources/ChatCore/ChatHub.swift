@@ -26,6 +26,9 @@ public final class ChatHub {
     public var onEvent: ((HubEvent) -> Void)?
     /// Lines appended to rings (messages and room events), for status figures.
     public private(set) var linesPublished: UInt64 = 0
+    /// Ring bytes appended since the last end-of-turn flush. The engine flushes early when this nears a
+    /// ring's size, so that readers who keep up are never overrun by a single busy turn.
+    public private(set) var bytesSinceFlush = 0
 
     public init(limits: ChatLimits = ChatLimits()) {
         self.limits = limits
@@ -163,6 +166,7 @@ public final class ChatHub {
         let wasHead = room.ring.head
         let range = room.append(prefix, body)
         linesPublished += 1
+        bytesSinceFlush += range.count
         markDirty(room)
         guard let sender else { return }
         if sender.cursor == wasHead && sender.skips.isEmpty {
@@ -358,6 +362,7 @@ public final class ChatHub {
     /// End of turn: calls `flush` once for every session with something new to send, until none is left
     /// (flushing can close sessions, which can post `Offline:` lines, which make more sessions due).
     public func forEachSessionToFlush(_ flush: (Session) -> Void) {
+        bytesSinceFlush = 0
         while !dirtyRooms.isEmpty || !flushQueue.isEmpty {
             while let room = dirtyRooms.popLast() {
                 room.isDirty = false

@@ -20,6 +20,8 @@ final class Connection {
     /// Our side is shut down and we are waiting for the client's EOF (or `lingerDeadline`).
     var isLingering = false
     var lingerDeadline: UInt64 = 0
+    /// The last write stopped inside a line (the rest of it waits in the session's output).
+    var wireEndsMidLine = false
     /// The client has shut down its sending side (read returned 0).
     var sawEndOfInput = false
 

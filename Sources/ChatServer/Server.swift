@@ -33,6 +33,8 @@ public final class Server: @unchecked Sendable {
     private var closing: [Connection] = []
 
     private let readBuffer: UnsafeMutableRawBufferPointer
+    /// See `consume`: a quarter of the smallest ring a room can have at its full size.
+    private var earlyFlushBytes: Int { max(hub.limits.ringBytes, hub.limits.minimumRingBytes) / 4 }
     private let maxIovecs = 64
     private let iovecs: UnsafeMutablePointer<iovec>
 
@@ -146,6 +148,10 @@ public final class Server: @unchecked Sendable {
         }
         listeners.removeAll()
         for case let connection? in connections where !connection.isClosed {
+            if connection.isLingering {
+                close(connection, reason: connection.session.closeReason ?? "closed", announce: false)
+                continue
+            }
             hub.beginClose(connection.session, reason: "server shutdown",
                            finalLine: "SYS Shutdown: the server is shutting down", announce: false)
         }
@@ -361,6 +367,11 @@ public final class Server: @unchecked Sendable {
                     logger.trace("line", metadata: ["conn": "\(session.id)", "text": "\(String(decoding: line, as: UTF8.self))"])
                 }
                 hub.receive(line, from: session, now: now)
+                if hub.bytesSinceFlush >= earlyFlushBytes {
+                    // This turn has published a quarter of a ring: flush now, before later lines could
+                    // overwrite bytes that readers who keep up simply have not been sent yet.
+                    flushAll()
+                }
             case .overlong:
                 hub.lineTooLong(from: session)
             }
@@ -432,6 +443,7 @@ public final class Server: @unchecked Sendable {
                 return
             case .done(let written):
                 connection.blockedSince = 0
+                connection.wireEndsMidLine = written < total && lastByte(of: vectors, written: written) != 10
                 hub.didWrite(written, to: session)
                 if written < total {
                     // A short write means the socket buffer is full; the kernel has noted that we want to
@@ -442,6 +454,24 @@ public final class Server: @unchecked Sendable {
             }
         }
         if session.isFinished { finishClosing(connection) }
+    }
+
+    /// The last byte of the first `written` bytes of `vectors`.
+    private func lastByte(of vectors: UnsafeMutablePointer<iovec>, written: Int) -> UInt8 {
+        var offset = 0
+        var index = 0
+        while offset + vectors[index].iov_len < written {
+            offset += vectors[index].iov_len
+            index += 1
+        }
+        return vectors[index].iov_base!.load(fromByteOffset: written - offset - 1, as: UInt8.self)
+    }
+
+    /// Writes a last line to a client being dropped, without waiting. If the wire stopped mid-line, a newline
+    /// first ends that (cut) line, so the reason arrives as a line of its own.
+    private func writeParting(_ line: String, to connection: Connection) {
+        var text = (connection.wireEndsMidLine ? "\n" : "") + line
+        text.withUTF8 { _ = try? Sys.write(connection.fd, UnsafeRawBufferPointer($0)) }
     }
 
     private func markBlocked(_ connection: Connection) {
@@ -466,7 +496,7 @@ public final class Server: @unchecked Sendable {
             guard let connection = connection(for: session), !connection.isClosed else { return }
             if let finalLine = session.finalLineBytes {
                 // Best effort: the client's buffer may be full, which is why it is being dropped.
-                finalLine.withUnsafeBytes { _ = try? Sys.write(connection.fd, $0) }
+                writeParting(String(decoding: finalLine, as: UTF8.self), to: connection)
             }
             close(connection, reason: session.closeReason ?? "terminated", announce: false)
         }
@@ -517,8 +547,7 @@ public final class Server: @unchecked Sendable {
             }
             if connection.blockedSince > 0 && now - connection.blockedSince >= writeDeadline && session.hasPendingOutput {
                 let seconds = ServerConfig.format(config.writeTimeout)
-                var line = "ERR write-timeout you accepted no data for \(seconds) s; disconnecting\n"
-                line.withUTF8 { _ = try? Sys.write(connection.fd, UnsafeRawBufferPointer($0)) }
+                writeParting("ERR write-timeout you accepted no data for \(seconds) s; disconnecting\n", to: connection)
                 close(connection, reason: "write timeout: no bytes accepted for \(seconds) s")
                 continue
             }

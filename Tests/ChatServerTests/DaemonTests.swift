@@ -1,0 +1,154 @@
+// End-to-end tests of the built `chatd` binary: start it, talk to it, signal it, check its exit status.
+
+import Foundation
+import Glibc
+import XCTest
+
+/// A `chatd` child process on an ephemeral port; always reaped, even when a test fails.
+final class DaemonProcess {
+    let process = Process()
+    private let errorPipe = Pipe()
+    private(set) var port: UInt16 = 0
+    private var stderrText = ""
+
+    static var binary: URL {
+        // The test bundle runs from the build products folder, beside the chatd executable.
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [products.appendingPathComponent("chatd"),
+                          products.deletingLastPathComponent().appendingPathComponent("chatd")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    init(_ arguments: [String], environment: [String: String] = [:], waitForListening: Bool = true) throws {
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "LISTEN_FDS")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        if waitForListening {
+            let deadline = monotonic() + 20
+            while port == 0 {
+                guard monotonic() < deadline, process.isRunning else {
+                    terminate()
+                    throw ClientError.timeout("chatd to listen; stderr: \(readStderr())")
+                }
+                readStderrAvailable()
+                if let range = stderrText.range(of: #"addresses=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    let text = stderrText[range]
+                    port = UInt16(text.split(separator: ":").last!)!
+                }
+            }
+        }
+    }
+
+    private func readStderrAvailable() {
+        var poller = pollfd(fd: errorPipe.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        if poll(&poller, 1, 100) > 0 {
+            let data = errorPipe.fileHandleForReading.availableData
+            stderrText += String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    func readStderr() -> String {
+        readStderrAvailable()
+        return stderrText
+    }
+
+    /// Waits for exit; returns the status (kills the process if it does not exit in time).
+    func waitForExit(timeout: Double = 15) -> Int32? {
+        let deadline = monotonic() + timeout
+        while process.isRunning && monotonic() < deadline { readStderrAvailable() }
+        if process.isRunning {
+            terminate()
+            return nil
+        }
+        stderrText += String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return process.terminationStatus
+    }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    func terminate() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { terminate() }
+}
+
+final class DaemonTests: XCTestCase {
+    func testChatThenSIGTERMWithOutputPendingExitsZero() throws {
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0", "--message-rate", "0"])
+        defer { daemon.terminate() }
+        let alice = try LineClient.named("alice", port: daemon.port)
+        let bob = try LineClient(port: daemon.port, receiveBuffer: 4096)
+        bob.send("bob\n")
+        try alice.expect(prefix: "SYS #lobby Online: bob")
+        alice.send("hello from the binary\n")
+        // Bob reads nothing yet: a burst piles up in the server for him.
+        let burst = 3000
+        for i in 0..<burst { alice.send("line \(i) " + String(repeating: "z", count: 100) + "\n") }
+        alice.send("/who\n")
+        try alice.expect(prefix: "SYS Who")  // the server has read the whole burst
+        daemon.signal(SIGTERM)
+        let rest = try bob.expectClose(timeout: 10)
+        XCTAssertEqual(rest.last, "SYS Shutdown: the server is shutting down")
+        let lines = bob.received.filter { $0.hasPrefix("MSG") }
+        XCTAssertEqual(lines.first, "MSG #lobby alice: hello from the binary")
+        XCTAssertEqual(lines.count, burst + 1, "bob lost lines during shutdown")
+        XCTAssertEqual(daemon.waitForExit(), 0, daemon.readStderr())
+        XCTAssertTrue(daemon.readStderr().contains("shutting down"))
+    }
+
+    func testBadSettingExitsTwoWithAClearMessage() throws {
+        let daemon = try DaemonProcess(["--max-clients", "0"], waitForListening: false)
+        XCTAssertEqual(daemon.waitForExit(), 2)
+        XCTAssertTrue(daemon.readStderr().contains("max-clients"), daemon.readStderr())
+
+        let flag = try DaemonProcess(["--no-such-flag"], waitForListening: false)
+        XCTAssertEqual(flag.waitForExit(), 2)
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-bad-\(getpid()).conf")
+        try "ring-bytes = lots\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let config = try DaemonProcess(["--config", file.path], waitForListening: false)
+        XCTAssertEqual(config.waitForExit(), 2)
+        XCTAssertTrue(config.readStderr().contains("ring-bytes"), config.readStderr())
+    }
+
+    func testConfigFileIsReadAndFlagsOverrideIt() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-\(getpid()).conf")
+        try """
+            # a comment
+            listen = 127.0.0.1:0
+            max-clients = 1   # flags override this
+            """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let daemon = try DaemonProcess(["--config", file.path, "--max-clients", "2"])
+        defer { daemon.terminate() }
+        let one = try LineClient.named("one", port: daemon.port)
+        let two = try LineClient.named("two", port: daemon.port)
+        let third = try LineClient(port: daemon.port)
+        XCTAssertTrue(try third.expectClose().first?.hasPrefix("ERR server-full") ?? false)
+        try one.expect(prefix: "SYS #lobby Online: two")
+        two.send("/quit\n")
+        _ = try two.expectClose()
+        daemon.signal(SIGINT)
+        XCTAssertEqual(daemon.waitForExit(), 0)
+    }
+
+    func testPortInUseExitsOne() throws {
+        let first = try DaemonProcess(["--listen", "127.0.0.1:0"])
+        defer { first.terminate() }
+        let second = try DaemonProcess(["--listen", "127.0.0.1:\(first.port)"], waitForListening: false)
+        XCTAssertEqual(second.waitForExit(), 1)
+        XCTAssertTrue(second.readStderr().contains("bind"), second.readStderr())
+    }
+}

@@ -1,0 +1,197 @@
+// Test support: an in-process server on an ephemeral loopback port, and line-oriented TCP clients.
+// Every wait is a poll on a condition with a deadline; nothing sleeps to synchronise.
+
+import ChatServer
+import Foundation
+import Glibc
+import XCTest
+
+/// Runs a `Server` on its own thread; `stop()` shuts it down gracefully and joins the thread.
+final class TestServer: @unchecked Sendable {
+    let server: Server
+    let port: UInt16
+    private let finished = DispatchSemaphore(value: 0)
+    private var stopped = false
+
+    init(_ configure: (inout ServerConfig) -> Void = { _ in }) throws {
+        var config = ServerConfig()
+        config.listen = [SocketAddress(parsing: "127.0.0.1:0")!]
+        config.maxClientsPerAddress = 0
+        config.tickInterval = 0.05
+        config.shutdownGrace = 2
+        config.logger.logLevel = ProcessInfo.processInfo.environment["CHATD_TEST_LOG"] != nil ? .debug : .critical
+        configure(&config)
+        server = try Server(config: config)
+        try server.start()
+        port = server.boundAddresses[0].port
+        let thread = Thread { [server, finished] in
+            do { try server.run() } catch { XCTFail("server loop failed: \(error)") }
+            finished.signal()
+        }
+        thread.start()
+    }
+
+    /// Graceful stop; fails the test if the loop does not finish within `seconds`.
+    func stop(within seconds: Double = 10) {
+        guard !stopped else { return }
+        stopped = true
+        server.requestStop()
+        XCTAssertEqual(finished.wait(timeout: .now() + seconds), .success, "server did not stop within \(seconds) s")
+    }
+
+    deinit { stop() }
+}
+
+/// Monotonic seconds.
+func monotonic() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+enum ClientError: Error, CustomStringConvertible {
+    case connect(Int32)
+    case timeout(String)
+    case closed(String)
+    var description: String {
+        switch self {
+        case .connect(let e): return "connect: errno \(e)"
+        case .timeout(let what): return "timed out waiting for \(what)"
+        case .closed(let what): return "connection closed while waiting for \(what)"
+        }
+    }
+}
+
+/// A TCP client speaking lines, with deadline-bounded reads.
+final class LineClient: @unchecked Sendable {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private(set) var isClosed = false
+    /// Every line received so far, in order.
+    private(set) var received: [String] = []
+    private var consumed = 0
+
+    init(port: UInt16, host: String = "127.0.0.1", receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc != 0 {
+            let e = errno
+            Glibc.close(fd)
+            throw ClientError.connect(e)
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+
+    func send(_ text: String) {
+        sendBytes(Array(text.utf8))
+    }
+
+    func sendBytes(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Reads whatever is available within `timeout` seconds into `received`. Returns false at EOF.
+    @discardableResult
+    func pump(timeout: Double) -> Bool {
+        if isClosed { return false }
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, Int32(max(0, timeout * 1000)))
+        if ready <= 0 { return true }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+            isClosed = true
+            return false
+        }
+        if n > 0 { absorb(chunk[0..<n]) }
+        return true
+    }
+
+    func absorb(_ bytes: ArraySlice<UInt8>) {
+        buffer.append(contentsOf: bytes)
+        while let newline = buffer.firstIndex(of: 10) {
+            received.append(String(decoding: buffer[..<newline], as: UTF8.self))
+            buffer.removeSubrange(...newline)
+        }
+    }
+
+    /// Waits for the next line (after those already returned by `nextLine`/`expect`) that satisfies `match`.
+    @discardableResult
+    func expect(_ what: String, timeout: Double = 5, _ match: (String) -> Bool) throws -> String {
+        let deadline = monotonic() + timeout
+        while true {
+            while consumed < received.count {
+                let line = received[consumed]
+                consumed += 1
+                if match(line) { return line }
+            }
+            if isClosed { throw ClientError.closed(what) }
+            let left = deadline - monotonic()
+            if left <= 0 { throw ClientError.timeout(what) }
+            pump(timeout: min(left, 0.5))
+        }
+    }
+
+    /// Waits for a line starting with `prefix`.
+    @discardableResult
+    func expect(prefix: String, timeout: Double = 5) throws -> String {
+        try expect("a line starting with \"\(prefix)\"", timeout: timeout) { $0.hasPrefix(prefix) }
+    }
+
+    /// Waits until the server closes the connection; returns the lines received meanwhile.
+    func expectClose(timeout: Double = 5) throws -> [String] {
+        let deadline = monotonic() + timeout
+        while !isClosed {
+            if monotonic() > deadline { throw ClientError.timeout("the server to close the connection") }
+            pump(timeout: 0.2)
+        }
+        let rest = Array(received[consumed...])
+        consumed = received.count
+        return rest
+    }
+
+    /// Connects, sends `name`, and waits for the welcome.
+    static func named(_ name: String, port: UInt16) throws -> LineClient {
+        let client = try LineClient(port: port)
+        client.send(name + "\n")
+        try client.expect(prefix: "SYS Welcome: \(name)")
+        return client
+    }
+}
+
+/// Reads many clients at once with one poll, until `done` or the deadline.
+func pumpAll(_ clients: [LineClient], timeout: Double, until done: () -> Bool) -> Bool {
+    let deadline = monotonic() + timeout
+    var pollers = clients.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while !done() {
+        let left = deadline - monotonic()
+        if left <= 0 { return false }
+        for i in pollers.indices { pollers[i].revents = 0 }
+        let ready = poll(&pollers, nfds_t(pollers.count), Int32(min(left, 0.5) * 1000))
+        if ready <= 0 { continue }
+        for (index, poller) in pollers.enumerated() where poller.revents != 0 {
+            let n = chunk.withUnsafeMutableBytes { recv(poller.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 { clients[index].absorb(chunk[0..<n]) }
+            if n == 0 { pollers[index].events = 0 }
+        }
+    }
+    return true
+}
