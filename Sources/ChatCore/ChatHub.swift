@@ -393,6 +393,11 @@ public final class ChatHub {
             }
         }
         finishDrainedSubscriptions(session)
+        // A closing session with no final line and nothing left to send gets no write, so `didWrite` would never
+        // mark it finished (e.g. a client that half-closes before naming itself): mark it here.
+        if session.phase == .closing, session.finalLine == nil, !session.hasPendingOutput {
+            session.isFinished = true
+        }
     }
 
     /// Calls `span` with each byte range due to `session`, in wire order: private output, ring bytes from

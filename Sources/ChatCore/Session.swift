@@ -49,6 +49,12 @@ public final class Session {
 
     public var roomName: String? { current?.room.name }
 
+    /// Applies a new rate limit (configuration reload); tokens already earned are kept, up to the new burst.
+    public func updateRate(perSecond rate: Double, burst: Double) {
+        bucket.ratePerSecond = rate
+        bucket.burst = max(1, burst)
+    }
+
     /// Whether any byte is waiting to be written to this session.
     public var hasPendingOutput: Bool {
         if !output.isEmpty || finalLine != nil { return true }

@@ -81,6 +81,30 @@ public final class Server: @unchecked Sendable {
         for case let connection? in connections where !connection.isClosed { Sys.close(connection.fd) }
     }
 
+    // MARK: Reload
+
+    /// Applies a new configuration to the running server (SIGHUP). Limits, timeouts, rates and the log level
+    /// change at once; a new ring size or line limit applies to rooms and connections created from now on;
+    /// listening addresses cannot change without a restart (a change is logged and ignored).
+    public func reload(_ newConfig: ServerConfig) throws(ConfigError) {
+        try newConfig.validate()
+        if newConfig.listen != config.listen && inheritedListeners.isEmpty {
+            logger.warning("reload: listen addresses change only on restart", metadata: ["kept": "\(config.listen.map(\.description))"])
+        }
+        var applied = newConfig
+        applied.listen = config.listen
+        applied.handleSignals = config.handleSignals
+        config = applied
+        logger.logLevel = newConfig.logger.logLevel
+        hub.limits = newConfig.chat
+        for case let connection? in connections where !connection.isClosed {
+            connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)
+        }
+        logger.notice("configuration reloaded", metadata: ["max-clients": "\(config.maxClients)",
+                                                         "message-rate": "\(config.chat.messageRate)",
+                                                         "log-level": "\(logger.logLevel)"])
+    }
+
     // MARK: Start and stop
 
     /// Binds (or adopts) the listeners and sets up timers and signals. After it returns, clients can connect.
@@ -149,7 +173,7 @@ public final class Server: @unchecked Sendable {
         listeners.removeAll()
         for case let connection? in connections where !connection.isClosed {
             if connection.isLingering {
-                close(connection, reason: connection.session.closeReason ?? "closed", announce: false)
+                close(connection, reason: connection.session.closeReason ?? "closed")
                 continue
             }
             hub.beginClose(connection.session, reason: "server shutdown",
@@ -159,7 +183,7 @@ public final class Server: @unchecked Sendable {
 
     private func finishShutdown() {
         for case let connection? in connections where !connection.isClosed {
-            close(connection, reason: "shutdown deadline passed", announce: false)
+            close(connection, reason: "shutdown deadline passed")
         }
         releaseClosed()
         logger.notice("stopped")
@@ -245,11 +269,15 @@ public final class Server: @unchecked Sendable {
             if spareFD >= 0 {
                 Sys.close(spareFD)
                 spareFD = -1
+                var refusedOne = false
                 if case .done(let accepted)? = try? Sys.accept(listener) {
                     refuse(accepted.fd, "ERR server-busy the server is out of file descriptors; try again later")
+                    refusedOne = true
                 }
                 spareFD = (try? Sys.openDevNull()) ?? -1
-                return spareFD >= 0
+                // accept4 reports EMFILE before it looks at the queue, so it says EMFILE even when nothing is
+                // waiting: go on only while the spare actually caught a connection, or this would spin.
+                return refusedOne && spareFD >= 0
             }
             // No spare to give back: stop accepting until the next tick, which tries again.
             acceptPaused = true
@@ -382,7 +410,7 @@ public final class Server: @unchecked Sendable {
     /// The client shut down its sending side. It may still read: send what is pending, then close.
     private func endOfInput(_ connection: Connection) {
         if connection.isLingering {
-            close(connection, reason: connection.session.closeReason ?? "closed", announce: false)
+            close(connection, reason: connection.session.closeReason ?? "closed")
             return
         }
         hub.beginClose(connection.session, reason: "connection closed by client", finalLine: nil)
@@ -484,7 +512,7 @@ public final class Server: @unchecked Sendable {
         guard !connection.isLingering else { return }
         Sys.shutdownWrite(connection.fd)
         if isShuttingDown || connection.sawEndOfInput {
-            close(connection, reason: connection.session.closeReason ?? "closed", announce: false)
+            close(connection, reason: connection.session.closeReason ?? "closed")
             return
         }
         connection.isLingering = true
@@ -498,15 +526,15 @@ public final class Server: @unchecked Sendable {
                 // Best effort: the client's buffer may be full, which is why it is being dropped.
                 writeParting(String(decoding: finalLine, as: UTF8.self), to: connection)
             }
-            close(connection, reason: session.closeReason ?? "terminated", announce: false)
+            close(connection, reason: session.closeReason ?? "terminated")
         }
     }
 
     // MARK: Closing
 
-    /// Closes now: the session leaves its rooms (others are told `Offline:` if `announce`), the fd is
-    /// released after this batch of events.
-    private func close(_ connection: Connection, reason: String, announce: Bool = true) {
+    /// Closes now: a session still in a room leaves it (its members are told `Offline:`); the fd is released
+    /// after this batch of events.
+    private func close(_ connection: Connection, reason: String) {
         guard !connection.isClosed else { return }
         connection.isClosed = true
         let session = connection.session
@@ -542,7 +570,7 @@ public final class Server: @unchecked Sendable {
         for case let connection? in connections where !connection.isClosed {
             let session = connection.session
             if connection.isLingering {
-                if now >= connection.lingerDeadline { close(connection, reason: session.closeReason ?? "closed", announce: false) }
+                if now >= connection.lingerDeadline { close(connection, reason: session.closeReason ?? "closed") }
                 continue
             }
             if connection.blockedSince > 0 && now - connection.blockedSince >= writeDeadline && session.hasPendingOutput {

@@ -47,7 +47,9 @@ public struct ServerConfig: Sendable {
         try require(chat.maxLineBytes >= 16 && chat.maxLineBytes <= 1 << 20, "max-line-bytes", "must be between 16 and 1048576")
         try require(chat.ringBytes >= chat.minimumRingBytes, "ring-bytes", "must be at least max-line-bytes + 512 (\(chat.minimumRingBytes))")
         try require(chat.ringBytes <= 1 << 30, "ring-bytes", "must be at most 1 GiB")
-        try require(chat.clientQueueBytes >= chat.maxLineBytes + 512, "client-queue-bytes", "must be at least max-line-bytes + 512")
+        // A /who or welcome reply lists up to 100 names (up to ~13 KB); the queue must hold a few of them.
+        try require(chat.clientQueueBytes >= max(64 * 1024, chat.maxLineBytes + 512), "client-queue-bytes",
+                    "must be at least 65536 and at least max-line-bytes + 512")
         try require(chat.messageRate >= 0, "message-rate", "must be 0 (off) or positive")
         try require(chat.messageBurst >= 1, "message-burst", "must be at least 1")
         try require(chat.maxRooms >= 1, "max-rooms", "must be at least 1")

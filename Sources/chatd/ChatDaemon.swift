@@ -99,6 +99,19 @@ struct ChatDaemon: ParsableCommand {
             writeStderr("chatd: cannot start: \(error)\n")
             throw ExitCode(1)
         }
+        server.onReload = { server in
+            Systemd.notify("RELOADING=1")
+            do {
+                var reloaded = try makeConfig()
+                let level = reloaded.logger.logLevel
+                reloaded.logger = logger
+                reloaded.logger.logLevel = level
+                try server.reload(reloaded)
+            } catch {
+                logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+            }
+            Systemd.notify("READY=1")
+        }
         Systemd.notify("READY=1\nSTATUS=listening on \(server.boundAddresses.map(\.description).joined(separator: " "))")
         do {
             try server.run()

@@ -19,8 +19,9 @@ final class DaemonProcess {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
-    init(_ arguments: [String], environment: [String: String] = [:], waitForListening: Bool = true) throws {
-        process.executableURL = Self.binary
+    init(_ arguments: [String], environment: [String: String] = [:], waitForListening: Bool = true,
+         executable: URL = DaemonProcess.binary) throws {
+        process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
@@ -150,5 +151,86 @@ final class DaemonTests: XCTestCase {
         let second = try DaemonProcess(["--listen", "127.0.0.1:\(first.port)"], waitForListening: false)
         XCTAssertEqual(second.waitForExit(), 1)
         XCTAssertTrue(second.readStderr().contains("bind"), second.readStderr())
+    }
+}
+
+final class DescriptorExhaustionTests: XCTestCase {
+    /// With few fds, chatd refuses what it cannot hold with a line (the spare-fd trick), keeps serving the
+    /// clients it has, and accepts again once fds are free: it neither spins nor stalls on EMFILE.
+    func testEMFILEKeepsServingAndRecovers() throws {
+        let binary = DaemonProcess.binary.path
+        let daemon = try DaemonProcess(["-c", "ulimit -n 32 && exec \"$0\" --listen 127.0.0.1:0 --max-clients 1000", binary],
+                                       executable: URL(fileURLWithPath: "/bin/sh"))
+        defer { daemon.terminate() }
+        let alice = try LineClient.named("alice", port: daemon.port)
+        var clients: [LineClient] = []
+        var refused = 0
+        for _ in 0..<40 {
+            let client = try LineClient(port: daemon.port)
+            clients.append(client)
+        }
+        // Each extra client was either served (greeted) or refused with a reason, never left hanging.
+        for client in clients {
+            let line = try client.expect("greeting or refusal") { $0.hasPrefix("SYS Hello") || $0.hasPrefix("ERR server-busy") }
+            if line.hasPrefix("ERR") { refused += 1 }
+        }
+        XCTAssertGreaterThan(refused, 0, "expected some refusals with 32 fds")
+        // The connected client is still served.
+        alice.send("/who\n")
+        try alice.expect(prefix: "SYS Who #lobby (1)")
+        XCTAssertTrue(daemon.readStderr().contains("cannot accept"))
+        // Free the fds; new clients are accepted again.
+        clients.removeAll()
+        var welcomed = false
+        let deadline = monotonic() + 10
+        while !welcomed && monotonic() < deadline {
+            let late = try LineClient(port: daemon.port)
+            let line = try late.expect("greeting or refusal") { $0.hasPrefix("SYS Hello") || $0.hasPrefix("ERR server-busy") }
+            welcomed = line.hasPrefix("SYS Hello")
+        }
+        XCTAssertTrue(welcomed, "chatd did not accept again after fds were freed")
+        daemon.signal(SIGTERM)
+        XCTAssertEqual(daemon.waitForExit(), 0)
+    }
+}
+
+final class ReloadTests: XCTestCase {
+    /// SIGHUP re-reads the config file: a valid change applies at once, an invalid one is logged and the
+    /// running configuration kept.
+    func testSIGHUPReloadsAndKeepsOldConfigOnError() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-reload-\(getpid()).conf")
+        try "listen = 127.0.0.1:0\nmax-clients = 1\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let daemon = try DaemonProcess(["--config", file.path])
+        defer { daemon.terminate() }
+        let one = try LineClient.named("one", port: daemon.port)
+        XCTAssertTrue(try LineClient(port: daemon.port).expectClose().first?.hasPrefix("ERR server-full") ?? false)
+
+        try "listen = 127.0.0.1:0\nmax-clients = 2\n".write(to: file, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try waitFor("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
+        let two = try LineClient.named("two", port: daemon.port)
+
+        try "max-clients = lots\n".write(to: file, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try waitFor("the failed reload", timeout: 10) { daemon.readStderr().contains("reload failed") }
+        XCTAssertTrue(daemon.readStderr().contains("max-clients"))
+        // Still max-clients = 2, and still serving.
+        XCTAssertTrue(try LineClient(port: daemon.port).expectClose().first?.hasPrefix("ERR server-full") ?? false)
+        one.send("/who\n")
+        try one.expect(prefix: "SYS Who #lobby (2)")
+        _ = two
+        daemon.signal(SIGTERM)
+        XCTAssertEqual(daemon.waitForExit(), 0)
+    }
+}
+
+/// Polls `condition` until it holds or the deadline passes.
+func waitFor(_ what: String, timeout: Double, _ condition: () -> Bool) throws {
+    let deadline = monotonic() + timeout
+    while !condition() {
+        if monotonic() > deadline { throw ClientError.timeout(what) }
+        var none = pollfd()
+        _ = poll(&none, 0, 20)
     }
 }
