@@ -6,12 +6,16 @@ let package = Package(
     name: "chatd",
     products: [
         .executable(name: "chatd", targets: ["chatd"]),
+        .executable(name: "chat", targets: ["chat"]),
+        .executable(name: "chat-loadgen", targets: ["chat-loadgen"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
+        .library(name: "ChatSys", targets: ["ChatSys"]),
         .library(name: "ChatServer", targets: ["ChatServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // The C shim: the only place that includes kernel and libsystemd headers.
@@ -20,28 +24,48 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("systemd")]
         ),
+        // The one thin Swift layer over the shim: typed syscall wrappers, addresses, the epoll loop, sd_notify.
+        // Shared by the daemon, the client and the load generator, so each syscall is wrapped once.
+        .target(name: "ChatSys", dependencies: ["CChatSys"]),
         // Pure chat logic: framing, names, commands, rendering, rooms, rings. No syscalls.
         .target(name: "ChatCore"),
-        // The engine: event loop, sockets, timers, signals, systemd.
+        // The engine: connections, the server loop, timers, signals, config, logging.
         .target(
             name: "ChatServer",
             dependencies: [
-                "CChatSys", "ChatCore",
+                "ChatSys", "ChatCore",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "chatd",
             dependencies: [
-                "ChatServer",
+                "ChatServer", "ChatSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The interactive terminal client.
+        .executableTarget(
+            name: "chat",
+            dependencies: [
+                "ChatSys", "ChatCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The load generator: thousands of clients, latency histograms, JSON results.
+        .executableTarget(
+            name: "chat-loadgen",
+            dependencies: [
+                "ChatSys", "ChatCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
         .testTarget(
             name: "ChatServerTests",
-            dependencies: ["ChatServer", "ChatCore", "chatd"]
+            dependencies: ["ChatServer", "ChatSys", "ChatCore", "chatd"]
         ),
     ],
     swiftLanguageModes: [.v6]

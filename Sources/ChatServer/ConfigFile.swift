@@ -1,6 +1,7 @@
 // ConfigFile: the `key = value` configuration file and the one table of settings shared with the flags.
 
 import ChatCore
+import ChatSys
 
 /// Parses chatd's configuration file: one `key = value` per line, `#` starts a comment, blank lines are
 /// ignored, keys are the long flag names without `--` (`max-clients = 5000`). `listen` may repeat.

@@ -1,6 +1,7 @@
 // Connection: one client socket and its input framing; the chat state lives in its `Session`.
 
 import ChatCore
+import ChatSys
 
 final class Connection {
     let fd: Int32

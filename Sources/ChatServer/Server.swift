@@ -2,6 +2,7 @@
 
 import CChatSys
 import ChatCore
+import ChatSys
 import Glibc
 import Logging
 

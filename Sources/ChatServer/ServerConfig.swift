@@ -1,6 +1,7 @@
 // ServerConfig: every setting of the engine, each a named limit with a default that protects the process.
 
 import ChatCore
+import ChatSys
 import Logging
 
 public struct ServerConfig: Sendable {

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import ChatServer
+import ChatSys
 import Glibc
 import Logging
 

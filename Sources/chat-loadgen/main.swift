@@ -1,0 +1,1 @@
+print("chat-loadgen: not built yet")

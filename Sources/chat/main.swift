@@ -1,0 +1,1 @@
+print("chat: not built yet")
