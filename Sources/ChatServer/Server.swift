@@ -53,6 +53,8 @@ public final class Server: @unchecked Sendable {
     public var onReload: ((Server) -> Void)?
     /// Called on the loop thread every tick, after housekeeping (systemd status and watchdog).
     public var onTick: ((Server) -> Void)?
+    /// Called on the loop thread once, when shutdown begins (the daemon tells systemd `STOPPING=1`).
+    public var onShutdown: ((Server) -> Void)?
 
     /// Statistics for status lines and tests.
     public private(set) var acceptedTotal: UInt64 = 0
@@ -165,6 +167,7 @@ public final class Server: @unchecked Sendable {
     private func beginShutdown(reason: String) {
         guard !isShuttingDown else { return }
         isShuttingDown = true
+        onShutdown?(self)
         shutdownDeadline = now + UInt64(config.shutdownGrace * 1e9)
         logger.notice("shutting down", metadata: ["reason": "\(reason)", "clients": "\(connectionCount)"])
         for fd in listeners {

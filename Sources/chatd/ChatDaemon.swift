@@ -83,13 +83,19 @@ struct ChatDaemon: ParsableCommand {
             writeStderr("chatd: \(error)\n")
             throw ExitCode(2)
         }
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // One line per event with one write(2); `<N>` priority prefixes and no timestamps when stderr is the journal.
+        LoggingSystem.bootstrap { ChatLogHandler(label: $0) }
         var logger = Logger(label: "chatd")
         logger.logLevel = config.logger.logLevel
         var serverConfig = config
         serverConfig.logger = logger
 
-        let activated = Systemd.listenFileDescriptors().filter { Systemd.isListeningTCPSocket($0.fd) }.map(\.fd)
+        let activated = Self.activatedListeners(logger: logger)
+        // The watchdog is pinged from the loop's tick, so the tick must come often enough for a short WatchdogSec=.
+        let watchdog = Systemd.watchdogMicroseconds()
+        if let fastest = ServiceNotifier.tickInterval(forWatchdogMicroseconds: watchdog), fastest < serverConfig.tickInterval {
+            serverConfig.tickInterval = fastest
+        }
         Sys.raiseOpenFileLimit(to: UInt64(config.maxClients) + 64)
         let server: Server
         do {
@@ -100,26 +106,44 @@ struct ChatDaemon: ParsableCommand {
             writeStderr("chatd: cannot start: \(error)\n")
             throw ExitCode(1)
         }
+        let notifier = ServiceNotifier(watchdogMicroseconds: watchdog, tickInterval: serverConfig.tickInterval)
         server.onReload = { server in
-            Systemd.notify("RELOADING=1")
-            do {
-                var reloaded = try makeConfig()
-                let level = reloaded.logger.logLevel
-                reloaded.logger = logger
-                reloaded.logger.logLevel = level
-                try server.reload(reloaded)
-            } catch {
-                logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+            notifier.reloading {
+                do {
+                    var reloaded = try makeConfig()
+                    let level = reloaded.logger.logLevel
+                    reloaded.logger = logger
+                    reloaded.logger.logLevel = level
+                    try server.reload(reloaded)
+                } catch {
+                    logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+                }
             }
-            Systemd.notify("READY=1")
         }
-        Systemd.notify("READY=1\nSTATUS=listening on \(server.boundAddresses.map(\.description).joined(separator: " "))")
+        // READY=1 only now: the listeners accept (bound here or inherited), so systemd may route clients to us.
+        notifier.attach(to: server)
         do {
             try server.run()
         } catch {
             logger.critical("event loop failed", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+    }
+
+    /// Listening sockets from socket activation: those named `chat` (`FileDescriptorName=chat` in chatd.socket),
+    /// or, if none has that name, every listening TCP socket (`systemd-socket-activate` without `--fdname`
+    /// names them `unknown`). Other descriptors are left alone.
+    static func activatedListeners(logger: Logger) -> [Int32] {
+        let passed = Systemd.listenFileDescriptors()
+        guard !passed.isEmpty else { return [] }
+        let tcp = passed.filter { Systemd.isListeningTCPSocket($0.fd) }
+        let named = tcp.filter { $0.name == "chat" }
+        let chosen = named.isEmpty ? tcp : named
+        for other in passed where !chosen.contains(where: { $0.fd == other.fd }) {
+            logger.warning("ignoring a descriptor passed by systemd", metadata: ["fd": "\(other.fd)", "name": "\(other.name)"])
+        }
+        if chosen.isEmpty { logger.warning("systemd passed no listening TCP socket; binding --listen addresses instead") }
+        return chosen.map(\.fd)
     }
 
     /// Argument errors exit with 2 (the convention for bad usage that the issue asks for), help with 0.
