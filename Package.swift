@@ -45,11 +45,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The terminal client's logic: line editor, display widths, line classification, the client loop.
+        .target(name: "ChatClient", dependencies: ["ChatSys", "ChatCore"]),
         // The interactive terminal client.
         .executableTarget(
             name: "chat",
             dependencies: [
-                "ChatSys", "ChatCore",
+                "ChatClient", "ChatSys", "ChatCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,6 +65,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
+        .testTarget(
+            name: "ChatClientTests",
+            dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "chat"]
+        ),
         .testTarget(
             name: "ChatServerTests",
             dependencies: ["ChatServer", "ChatSys", "ChatCore", "chatd"]

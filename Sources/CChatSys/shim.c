@@ -19,3 +19,26 @@ int CChatSys_sd_watchdog_enabled(int unset_environment, uint64_t *usec) { return
 int CChatSys_sd_is_socket_inet(int fd, int family, int type, int listening, uint16_t port) {
     return sd_is_socket_inet(fd, family, type, listening, port);
 }
+
+#include <termios.h>
+#include <string.h>
+
+static struct termios CChatSys_saved_terminal;
+static volatile sig_atomic_t CChatSys_terminal_fd = -1;
+
+static void CChatSys_fatal_signal(int signal_number) {
+    if (CChatSys_terminal_fd >= 0) tcsetattr(CChatSys_terminal_fd, TCSANOW, &CChatSys_saved_terminal);
+    raise(signal_number);  // SA_RESETHAND restored the default action: die with the original signal
+}
+
+void CChatSys_restore_terminal_on_fatal_signals(int fd, const struct termios *saved) {
+    memcpy(&CChatSys_saved_terminal, saved, sizeof CChatSys_saved_terminal);
+    CChatSys_terminal_fd = fd;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = CChatSys_fatal_signal;
+    action.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE};
+    for (unsigned i = 0; i < sizeof fatal / sizeof fatal[0]; i++) sigaction(fatal[i], &action, NULL);
+}

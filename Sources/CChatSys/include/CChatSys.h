@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -35,5 +36,10 @@ extern const int CChatSys_SD_LISTEN_FDS_START;
 // The two epoll_data fields chatd uses, so Swift never has to touch the packed union.
 static inline uint64_t CChatSys_epoll_event_u64(const struct epoll_event *event) { return event->data.u64; }
 static inline uint32_t CChatSys_epoll_event_events(const struct epoll_event *event) { return event->events; }
+
+// The client's crash path: a fatal-signal handler that only puts the saved terminal attributes back and
+// re-raises. It lives in C because a signal handler must be async-signal-safe (tcsetattr is); a Swift
+// closure may touch the runtime (lazy globals, reference counting), which is not.
+void CChatSys_restore_terminal_on_fatal_signals(int fd, const struct termios *saved);
 
 #endif
