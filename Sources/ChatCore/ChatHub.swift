@@ -37,6 +37,15 @@ public final class ChatHub {
         rooms[lobby.key] = lobby
     }
 
+    deinit {
+        // Rooms and their subscriptions reference each other (a room lists its members, a subscription
+        // reads its room); break the cycle so a hub that goes away takes its rooms with it.
+        for room in rooms.values {
+            room.members.removeAll()
+            room.draining.removeAll()
+        }
+    }
+
     public var roomCount: Int { rooms.count }
     public var namedCount: Int { sessionsByName.count }
 
