@@ -13,6 +13,9 @@ threshold=2.0
 root=$(mktemp -d /tmp/chatd-units.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# systemd-analyze touches /run/systemd/systemd-units-load (the manager it runs in test mode does): give it a
+# private mount namespace with a tmpfs there, so the check writes nothing on the host.
+isolated() { unshare --mount --propagation private -- sh -c 'mount -t tmpfs chatd-ci /run/systemd && exec "$@"' sh "$@"; }
 
 echo "-- building chatd (debug) for the unit's ExecStart"
 timeout 150 swift build --scratch-path "$scratch" --product chatd 2>&1 | tail -1
@@ -31,7 +34,7 @@ cp deploy/chatd.service deploy/chatd.socket "$root/etc/systemd/system/"
 
 echo "-- systemd-analyze verify chatd.socket chatd.service"
 set +e
-output=$(timeout 30 systemd-analyze verify --root="$root" chatd.socket chatd.service 2>&1)
+output=$(isolated timeout 30 systemd-analyze verify --root="$root" chatd.socket chatd.service 2>&1)
 status=$?
 set -e
 [ -z "$output" ] || { echo "$output"; fail "systemd-analyze verify printed something (status $status)"; }
@@ -40,13 +43,13 @@ echo "   clean"
 
 # The check must be able to fail: a unit with an unknown key has to produce output.
 sed 's/^\[Service\]$/[Service]\nNoSuchKey=1/' deploy/chatd.service > "$root/etc/systemd/system/chatd.service"
-broken=$(timeout 30 systemd-analyze verify --root="$root" chatd.service 2>&1 || true)
+broken=$(isolated timeout 30 systemd-analyze verify --root="$root" chatd.service 2>&1 || true)
 [[ "$broken" == *NoSuchKey* ]] || fail "verify did not flag an unknown key; the check is blind: $broken"
 cp deploy/chatd.service "$root/etc/systemd/system/chatd.service"
 
 echo "-- systemd-analyze security --offline=yes chatd.service"
 set +e
-report=$(timeout 30 systemd-analyze security --offline=yes --threshold=20 deploy/chatd.service 2>&1)
+report=$(isolated timeout 30 systemd-analyze security --offline=yes --threshold=20 deploy/chatd.service 2>&1)
 status=$?
 set -e
 echo "$report" | grep '✗' || true
