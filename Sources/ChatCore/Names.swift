@@ -14,9 +14,10 @@ public enum Names {
     /// Longest name in UTF-8 bytes: stacked combining marks must not make a "32-character" name huge.
     public static let maxBytes = 128
 
-    /// Validates a user name: 1–32 characters, each a letter (with its combining marks), a digit, `_`, `-` or `.`,
-    /// all letters from one script (so a Latin `o` cannot hide inside a Cyrillic name).
-    /// The bytes must already be valid UTF-8.
+    /// Validates a user name: 1–32 characters, each a letter (with its combining marks), an ASCII digit, `_`, `-`
+    /// or `.`; all letters from one script (so a Latin `o` cannot hide inside a Cyrillic name); no compatibility
+    /// look-alikes (full-width, mathematical or enclosed letters, other scripts' digits), which would let
+    /// `ａlice`, `𝐚lice` or `bob１` pass for `alice` or `bob1`. The bytes must already be valid UTF-8.
     public static func validate(_ name: String) -> NameProblem? {
         if name.isEmpty { return .empty }
         if name.count > maxCharacters || name.utf8.count > maxBytes { return .tooLong(limit: maxCharacters) }
@@ -26,6 +27,7 @@ public enum Names {
             let properties = scalar.properties
             switch properties.generalCategory {
             case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
+                if Script.isCompatibilityLookAlike(scalar) { return .invalidCharacter(Character(scalar)) }
                 let s = Script.of(scalar)
                 if s != .common {
                     if let script, script != s { return .mixedScripts }
@@ -36,6 +38,8 @@ public enum Names {
                 // Marks only as part of a letter: NFD spellings (e + U+0301) are allowed, a lone mark is not.
                 if !previousWasLetter { return .invalidCharacter(Character(scalar)) }
             case .decimalNumber:
+                // Only 0-9: every script's digits look alike across scripts (bob1, bob١, bob１, bob𝟏).
+                guard scalar.isASCII else { return .invalidCharacter(Character(scalar)) }
                 previousWasLetter = false
             default:
                 if scalar == "_" || scalar == "-" || scalar == "." {
@@ -49,9 +53,10 @@ public enum Names {
     }
 
     /// The identity of a name: case-folded. Swift's `String` compares and hashes by canonical equivalence,
-    /// so NFC and NFD spellings of one name are one key; lowercasing makes `Олег` and `ОЛЕГ` one key too.
+    /// so NFC and NFD spellings of one name are one key. Upper- then lower-casing approximates full Unicode
+    /// case folding without Foundation: `Олег`/`ОЛЕГ`, `straße`/`STRASSE` and final/medial sigma meet.
     public static func key(_ name: String) -> String {
-        name.lowercased()
+        name.uppercased().lowercased()
     }
 
     /// Room names follow user-name rules; a leading `#` is accepted and dropped.
@@ -76,6 +81,18 @@ public enum Names {
 /// A coarse script classification, enough to refuse mixed-script look-alike names.
 /// The stdlib exposes no Unicode Script property, so this groups the scripts by their code-point blocks.
 enum Script: Equatable {
+    /// Letters that are formatting variants of other letters (NFKC would fold them): letterlike symbols,
+    /// enclosed alphanumerics, full- and half-width forms, mathematical alphanumerics, small capitals.
+    static func isCompatibilityLookAlike(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x2070...0x209F, 0x2100...0x214F, 0x2460...0x24FF, 0x1D00...0x1DBF, 0xFF00...0xFFEF,
+             0x1D400...0x1D7FF, 0x1F100...0x1F1FF, 0xFB00...0xFB4F:
+            return true
+        default:
+            return false
+        }
+    }
+
     case common, latin, greek, cyrillic, armenian, hebrew, arabic, cjk, hangul, other(UInt32)
 
     static func of(_ scalar: Unicode.Scalar) -> Script {
