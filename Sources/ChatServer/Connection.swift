@@ -25,6 +25,10 @@ final class Connection {
     var wireEndsMidLine = false
     /// The client has shut down its sending side (read returned 0).
     var sawEndOfInput = false
+    /// Monotonic time of the last flush attempt, for the flush interval.
+    var lastFlushAt: UInt64 = 0
+    /// Waiting in the server's deferred list for its flush interval to pass.
+    var isFlushDeferred = false
 
     init(fd: Int32, generation: UInt32, peer: SocketAddress, session: Session, maxLineBytes: Int, now: UInt64) {
         self.fd = fd
