@@ -9,7 +9,10 @@ final class DaemonProcess {
     let process = Process()
     private let errorPipe = Pipe()
     private(set) var port: UInt16 = 0
-    private var stderrText = ""
+    /// Everything the daemon wrote to stderr, collected by a reader thread so that a chatty daemon can never
+    /// block on a full pipe (which would stall its event loop and the test with it).
+    private let collected = StderrCollector()
+    private var stderrText: String { collected.text }
 
     static var binary: URL {
         // The test bundle runs from the build products folder, beside the chatd executable.
@@ -31,6 +34,7 @@ final class DaemonProcess {
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        collected.start(errorPipe.fileHandleForReading.fileDescriptor)
         if waitForListening {
             let deadline = monotonic() + 20
             while port == 0 {
@@ -48,11 +52,8 @@ final class DaemonProcess {
     }
 
     private func readStderrAvailable() {
-        var poller = pollfd(fd: errorPipe.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
-        if poll(&poller, 1, 100) > 0 {
-            let data = errorPipe.fileHandleForReading.availableData
-            stderrText += String(decoding: data, as: UTF8.self)
-        }
+        var none = pollfd()
+        _ = poll(&none, 0, 20)
     }
 
     func readStderr() -> String {
@@ -68,7 +69,7 @@ final class DaemonProcess {
             terminate()
             return nil
         }
-        stderrText += String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        collected.waitForEnd(timeout: 5)
         return process.terminationStatus
     }
 
@@ -232,5 +233,31 @@ func waitFor(_ what: String, timeout: Double, _ condition: () -> Bool) throws {
         if monotonic() > deadline { throw ClientError.timeout(what) }
         var none = pollfd()
         _ = poll(&none, 0, 20)
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class StderrCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    private let done = DispatchSemaphore(value: 0)
+
+    var text: String { lock.withLock { String(decoding: bytes, as: UTF8.self) } }
+
+    func start(_ fd: Int32) {
+        Thread { [self] in
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                lock.withLock { bytes.append(contentsOf: chunk[0..<n]) }
+            }
+            done.signal()
+        }.start()
+    }
+
+    func waitForEnd(timeout: Double) {
+        _ = done.wait(timeout: .now() + timeout)
     }
 }

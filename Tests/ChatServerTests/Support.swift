@@ -2,6 +2,7 @@
 // Every wait is a poll on a condition with a deadline; nothing sleeps to synchronise.
 
 import ChatServer
+import ChatSys
 import Foundation
 import Glibc
 import XCTest
@@ -90,7 +91,19 @@ final class LineClient: @unchecked Sendable {
         }
     }
 
-    deinit { Glibc.close(fd) }
+    private var released = false
+
+    deinit { if !released { Glibc.close(fd) } }
+
+    /// Closes with SO_LINGER 0, so the kernel sends an RST (discarding whatever the server had in flight).
+    func reset() {
+        guard !released else { return }
+        var option = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        Glibc.close(fd)
+        released = true
+        isClosed = true
+    }
 
     func send(_ text: String) {
         sendBytes(Array(text.utf8))
