@@ -60,6 +60,7 @@ extension ServerConfig {
         ("write-timeout", "Seconds a client with pending output may accept no bytes before it is dropped (default 30)."),
         ("idle-timeout", "Seconds without input before a named client is disconnected; 0 = never (default 0)."),
         ("shutdown-grace", "Seconds to deliver pending output and the shutdown line on SIGTERM (default 5)."),
+        ("send-buffer-bytes", "Kernel send buffer per client (SO_SNDBUF); 0 = kernel autotuning up to 4 MiB (default 0)."),
         ("flush-interval-ms", "Flush coalescing: a client written less than this many ms ago waits for it to pass, so busy rooms cost one write per client per interval; quiet clients are written at once. 0 = every loop turn (default 20)."),
     ]
 
@@ -97,6 +98,7 @@ extension ServerConfig {
         case "write-timeout": writeTimeout = try number()
         case "idle-timeout": idleTimeout = try number()
         case "shutdown-grace": shutdownGrace = try number()
+        case "send-buffer-bytes": sendBufferBytes = try integer()
         case "flush-interval-ms": flushInterval = try number() / 1000
         default:
             throw ConfigError(key: key, message: "unknown setting; known: \(Self.settings.map(\.key).joined(separator: ", "))")

@@ -336,6 +336,9 @@ public final class Server: @unchecked Sendable {
         }
         // Nagle would hold small chat lines back; we batch ourselves (one writev per client per turn).
         try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+        if config.sendBufferBytes > 0 {
+            try? Sys.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(config.sendBufferBytes), "setsockopt(SO_SNDBUF)")
+        }
         try? Sys.enableKeepalive(fd, idleSeconds: config.keepaliveIdle, intervalSeconds: config.keepaliveInterval,
                                  probes: config.keepaliveProbes)
         let generation = nextGeneration

@@ -23,6 +23,10 @@ public struct ServerConfig: Sendable {
     public var readBudgetBytes = 64 * 1024
     /// Seconds to deliver pending output and the shutdown line on SIGTERM before closing anyway.
     public var shutdownGrace: Double = 5
+    /// SO_SNDBUF for each client socket in bytes (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's
+    /// maximum, 4 MiB by default). Bounds the kernel memory a client that stops reading can pin, and makes
+    /// such a client show up as a slow consumer sooner.
+    public var sendBufferBytes = 0
     /// Seconds a closing connection waits for the client's EOF after our last byte (avoids an RST that
     /// could destroy the final line in the client's receive queue).
     public var lingerTimeout: Double = 2
@@ -66,6 +70,8 @@ public struct ServerConfig: Sendable {
         try require(idleTimeout >= 0, "idle-timeout", "must be 0 (off) or positive")
         try require(readBudgetBytes >= 1024, "read-budget-bytes", "must be at least 1024")
         try require(shutdownGrace >= 0, "shutdown-grace", "must be 0 or positive")
+        try require(sendBufferBytes == 0 || (sendBufferBytes >= 4096 && sendBufferBytes <= 64 << 20), "send-buffer-bytes",
+                    "must be 0 (kernel autotuning) or between 4096 and 67108864")
         try require(flushInterval >= 0 && flushInterval <= 1, "flush-interval-ms", "must be between 0 and 1000 ms")
         try require(tickInterval >= 0.01 && tickInterval <= 5, "tick-interval", "must be between 0.01 and 5 seconds")
         try require(!listen.isEmpty, "listen", "needs at least one address")

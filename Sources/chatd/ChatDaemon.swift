@@ -44,6 +44,7 @@ struct ChatDaemon: ParsableCommand {
     @Option(name: .long, help: help("write-timeout")) var writeTimeout: Double?
     @Option(name: .long, help: help("idle-timeout")) var idleTimeout: Double?
     @Option(name: .long, help: help("shutdown-grace")) var shutdownGrace: Double?
+    @Option(name: .long, help: help("send-buffer-bytes")) var sendBufferBytes: Int?
     @Option(name: .long, help: help("flush-interval-ms")) var flushIntervalMs: Double?
 
     /// The flags given, as settings keys and values, applied after the file.
@@ -55,7 +56,7 @@ struct ChatDaemon: ParsableCommand {
             ("max-line-bytes", maxLineBytes), ("ring-bytes", ringBytes), ("client-queue-bytes", clientQueueBytes),
             ("message-rate", messageRate), ("message-burst", messageBurst), ("max-rooms", maxRooms),
             ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),
-            ("shutdown-grace", shutdownGrace), ("flush-interval-ms", flushIntervalMs),
+            ("shutdown-grace", shutdownGrace), ("send-buffer-bytes", sendBufferBytes), ("flush-interval-ms", flushIntervalMs),
         ]
         for case let (key, value?) in numbers { settings.append((key, value.description)) }
         return settings
