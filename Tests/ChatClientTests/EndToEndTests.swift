@@ -172,7 +172,9 @@ final class InteractiveTests: XCTestCase {
         // Ctrl-D on the empty line: /quit, status 0, terminal restored.
         try tmux.run(["send-keys", "-t", "t", "C-d"])
         try bob.expectLine("SYS #lobby Offline: alice (quit)")
-        try waitForScreen("chat to exit") { $0.contains("exit=0") }
+        try waitForScreen("chat to exit and stty to report") { lines in
+            lines.contains("exit=0") && lines.contains { $0.hasSuffix("icanon") } && lines.contains { $0.hasSuffix("echo") }
+        }
         let end = try screen()
         XCTAssertTrue(end.contains("icanon") && end.contains("echo"), end.joined(separator: "\n"))
         bob.closeInput()
