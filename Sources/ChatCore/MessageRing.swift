@@ -47,21 +47,15 @@ public final class MessageRing {
         while newCapacity - usedBytes < n && newCapacity < maxCapacity { newCapacity *= 2 }
         guard newCapacity != capacity else { return }
         let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 64)
-        let newMask = newCapacity - 1
         var offset = tail
         forEachSpan(from: tail, to: head) { span in
-            let index = Int(offset) & newMask
-            let first = min(span.count, newCapacity - index)
-            (fresh + index).copyMemory(from: span.baseAddress!, byteCount: first)
-            if first < span.count {
-                fresh.copyMemory(from: span.baseAddress! + first, byteCount: span.count - first)
-            }
+            Self.copy(span, into: fresh, capacity: newCapacity, at: offset)
             offset += UInt64(span.count)
         }
         storage.deallocate()
         storage = fresh
         capacity = newCapacity
-        mask = newMask
+        mask = newCapacity - 1
     }
 
     /// Appends one line made of `prefix`, `body` and a `\n`, evicting the oldest lines if needed.
@@ -88,14 +82,20 @@ public final class MessageRing {
     }
 
     private func copyIn(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
-        let index = Int(head) & mask
-        let first = min(bytes.count, capacity - index)
-        (storage + index).copyMemory(from: bytes.baseAddress!, byteCount: first)
-        if first < bytes.count {
-            storage.copyMemory(from: bytes.baseAddress! + first, byteCount: bytes.count - first)
-        }
+        Self.copy(bytes, into: storage, capacity: capacity, at: head)
         head += UInt64(bytes.count)
+    }
+
+    /// Copies `bytes` into a ring buffer of `capacity` (a power of two) at absolute `offset`, wrapping at the end.
+    @inline(__always)
+    private static func copy(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawPointer, capacity: Int, at offset: UInt64) {
+        guard bytes.count > 0 else { return }
+        let index = Int(offset) & (capacity - 1)
+        let first = min(bytes.count, capacity - index)
+        (buffer + index).copyMemory(from: bytes.baseAddress!, byteCount: first)
+        if first < bytes.count {
+            buffer.copyMemory(from: bytes.baseAddress! + first, byteCount: bytes.count - first)
+        }
     }
 
     @inline(__always)
