@@ -1,6 +1,5 @@
 // Server: the engine. One epoll loop wires sockets to the ChatHub: accept, read, frame, flush, time out.
 
-import CChatSys
 import ChatCore
 import ChatSys
 import Glibc
