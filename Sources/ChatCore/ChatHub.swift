@@ -114,7 +114,7 @@ public final class ChatHub {
         }
         if session.phase == .named && !session.bucket.take(now: now) {
             onEvent?(.rateLimited(session))
-            sendError("rate-limited", "more than \(Self.format(limits.messageRate)) lines per second; this line was not sent", to: session)
+            sendError("rate-limited", "more than \(limits.messageRate.compactDescription) lines per second; this line was not sent", to: session)
             return
         }
         let parsed = CommandParser.parse(line)
@@ -510,8 +510,11 @@ public final class ChatHub {
         let shown = names.prefix(limits.maxListedNames).joined(separator: " ")
         return total > limits.maxListedNames ? shown + " ... and \(total - limits.maxListedNames) more" : shown
     }
+}
 
-    static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(value)
+extension Double {
+    /// `20` rather than `20.0`, `0.5` as is: for rates and seconds in protocol and log text.
+    public var compactDescription: String {
+        self == rounded() ? String(Int(self)) : String(self)
     }
 }

@@ -12,6 +12,9 @@ import Logging
 public final class Server: @unchecked Sendable {
     public private(set) var config: ServerConfig
     private var logger: Logger
+    /// Whether each input line is logged (trace). Kept as a Bool: asking the Logger costs an existential call
+    /// to its handler, and this is checked for every line read.
+    private var tracesLines: Bool
     private let loop: EventLoop
     public let hub: ChatHub
     private var listeners: [Int32] = []
@@ -70,6 +73,7 @@ public final class Server: @unchecked Sendable {
         try config.validate()
         self.config = config
         self.logger = config.logger
+        self.tracesLines = config.logger.logLevel <= .trace
         self.inheritedListeners = inheritedListeners
         self.loop = try EventLoop()
         self.hub = ChatHub(limits: config.chat)
@@ -102,6 +106,7 @@ public final class Server: @unchecked Sendable {
         applied.handleSignals = config.handleSignals
         config = applied
         logger.logLevel = newConfig.logger.logLevel
+        tracesLines = logger.logLevel <= .trace
         hub.limits = newConfig.chat
         for case let connection? in connections where !connection.isClosed {
             connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)
@@ -402,7 +407,7 @@ public final class Server: @unchecked Sendable {
         connection.framer.feed(bytes) { framed in
             switch framed {
             case .line(let line):
-                if logger.logLevel <= .trace {
+                if tracesLines {
                     logger.trace("line", metadata: ["conn": "\(session.id)", "text": "\(String(decoding: line, as: UTF8.self))"])
                 }
                 hub.receive(line, from: session, now: now)
@@ -651,18 +656,18 @@ public final class Server: @unchecked Sendable {
                 continue
             }
             if connection.blockedSince > 0 && now - connection.blockedSince >= writeDeadline && session.hasPendingOutput {
-                let seconds = ServerConfig.format(config.writeTimeout)
+                let seconds = config.writeTimeout.compactDescription
                 writeParting("ERR write-timeout you accepted no data for \(seconds) s; disconnecting\n", to: connection)
                 close(connection, reason: "write timeout: no bytes accepted for \(seconds) s")
                 continue
             }
             switch session.phase {
             case .awaitingName where now - session.connectedAt >= nameDeadline:
-                hub.beginClose(session, reason: "no name within \(ServerConfig.format(config.nameTimeout)) s",
-                               finalLine: "ERR name-timeout no valid name within \(ServerConfig.format(config.nameTimeout)) s; disconnecting")
+                hub.beginClose(session, reason: "no name within \(config.nameTimeout.compactDescription) s",
+                               finalLine: "ERR name-timeout no valid name within \(config.nameTimeout.compactDescription) s; disconnecting")
             case .named where idleDeadline > 0 && now - connection.lastInput >= idleDeadline:
-                hub.beginClose(session, reason: "idle for \(ServerConfig.format(config.idleTimeout)) s",
-                               finalLine: "ERR idle-timeout no input for \(ServerConfig.format(config.idleTimeout)) s; disconnecting")
+                hub.beginClose(session, reason: "idle for \(config.idleTimeout.compactDescription) s",
+                               finalLine: "ERR idle-timeout no input for \(config.idleTimeout.compactDescription) s; disconnecting")
             default:
                 break
             }
@@ -696,11 +701,5 @@ public final class Server: @unchecked Sendable {
         case .terminated(let session, let reason):
             logger.warning("dropping client", metadata: ["conn": "\(session.id)", "name": "\(session.name ?? "")", "reason": "\(reason)"])
         }
-    }
-}
-
-extension ServerConfig {
-    static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
     }
 }
