@@ -82,7 +82,7 @@ def main():
     # A small ring and small receive buffers on the pausing clients make slow consumers happen quickly.
     server = subprocess.Popen(
         [args.chatd, "--listen", "127.0.0.1:0", "--max-clients", str(args.clients * 2 + 100),
-         "--max-clients-per-address", "0", "--message-rate", "0", "--ring-bytes", "32768",
+         "--max-clients-per-address", "0", "--connect-rate", "0", "--message-rate", "0", "--ring-bytes", "32768",
          "--write-timeout", "20", "--send-buffer-bytes", "16384", "--log-level", "warning"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     port = None

@@ -13,11 +13,22 @@ public enum HubEvent {
 }
 
 public final class ChatHub {
-    public var limits: ChatLimits
+    public var limits: ChatLimits {
+        didSet { ringMemory.limit = limits.ringsMaxBytes }
+    }
+    /// The memory all rings share; its limit follows `limits.ringsMaxBytes`.
+    public let ringMemory: RingMemory
     public static let lobbyName = "lobby"
     public private(set) var lobby: Room
     private var rooms: [String: Room] = [:]
     private var sessionsByName: [String: Session] = [:]
+    /// Every room, sorted by name as `/rooms` lists them: kept sorted on insert and removal, so a `/rooms`
+    /// never sorts (with 1,000 CJK-named rooms a sort cost 1.5 ms per request).
+    private var sortedRooms: [Room] = []
+    /// The `/rooms` reply, rendered once per change of the room list or of any room's membership.
+    private var roomsReply: [UInt8]?
+    /// Named sessions whose `Online:` is not yet public (see `ChatLimits.presenceDelay`), oldest first.
+    private var pendingPresence: [Session] = []
     private var dirtyRooms: [Room] = []
     private var flushQueue: [Session] = []
     /// Sessions the engine must close at once (see `HubEvent.terminated`), drained by `takeTerminated`.
@@ -32,9 +43,11 @@ public final class ChatHub {
 
     public init(limits: ChatLimits = ChatLimits()) {
         self.limits = limits
-        let lobby = Room(name: Self.lobbyName, key: Names.key(Self.lobbyName), limits: limits)
+        self.ringMemory = RingMemory(limit: limits.ringsMaxBytes)
+        let lobby = Room(name: Self.lobbyName, key: Names.key(Self.lobbyName), limits: limits, memory: ringMemory)
         self.lobby = lobby
         rooms[lobby.key] = lobby
+        sortedRooms = [lobby]
     }
 
     deinit {
@@ -66,8 +79,9 @@ public final class ChatHub {
         session.phase = .closing
         session.closeReason = reason
         session.finalLine = finalLine.map { Array(($0 + "\n").utf8) }
+        let wasAnnounced = !withdrawPendingPresence(session)
         if let current = session.current {
-            leave(current, announcement: wasNamed && announce ? "Offline: \(session.name ?? "?") (\(reason))" : nil)
+            leave(current, announcement: wasNamed && announce && wasAnnounced ? "Offline: \(session.name ?? "?") (\(reason))" : nil)
         }
         forgetName(session)
         requestFlush(session)
@@ -75,8 +89,9 @@ public final class ChatHub {
 
     /// The connection is gone (reset, write timeout, engine shutdown): drop every trace of the session now.
     public func remove(_ session: Session, reason: String) {
+        let wasAnnounced = !withdrawPendingPresence(session)
         if session.phase == .named, let current = session.current {
-            leave(current, announcement: "Offline: \(session.name ?? "?") (\(reason))")
+            leave(current, announcement: wasAnnounced ? "Offline: \(session.name ?? "?") (\(reason))" : nil)
         }
         session.phase = .closing
         if session.closeReason == nil { session.closeReason = reason }
@@ -127,7 +142,7 @@ public final class ChatHub {
             case .command:
                 sendError("name-required", "send your name first", to: session)
             case .message:
-                claimName(String(decoding: line, as: UTF8.self), for: session)
+                claimName(String(decoding: line, as: UTF8.self), for: session, now: now)
             }
             return
         }
@@ -144,7 +159,7 @@ public final class ChatHub {
         sendError("line-too-long", "line longer than \(limits.maxLineBytes) bytes; it was discarded", to: session)
     }
 
-    private func claimName(_ name: String, for session: Session) {
+    private func claimName(_ name: String, for session: Session, now: UInt64) {
         if let problem = Names.validate(name) {
             sendError("name-invalid", Names.explain(problem) + "; send another name", to: session)
             return
@@ -160,10 +175,55 @@ public final class ChatHub {
         session.phase = .named
         onEvent?(.named(session))
         send("SYS Welcome: \(name). You are in #\(lobby.name); online (\(sessionsByName.count)): \(listOnline()). Type /help for commands.", to: session)
-        enter(lobby, session: session, announcement: "Online: \(name)")
+        if limits.presenceDelay == 0 {
+            enter(lobby, session: session, announcement: "Online: \(name)")
+            return
+        }
+        // Presence is made public later (see `ChatLimits.presenceDelay`): the newcomer sees its own `Online:`
+        // now, with the same bytes and in the same place as it would from the ring.
+        enter(lobby, session: session, announcement: nil)
+        send("SYS #\(lobby.name) Online: \(name)", to: session)
+        session.presencePending = true
+        session.namedAt = now
+        pendingPresence.append(session)
+    }
+
+    // MARK: Presence
+
+    /// Makes pending `Online:` lines public once `presenceDelay` has passed; the engine calls it every tick.
+    public func announceDuePresence(now: UInt64) {
+        guard !pendingPresence.isEmpty else { return }
+        var kept = 0
+        for session in pendingPresence where session.presencePending {
+            if now &- session.namedAt >= limits.presenceDelay {
+                announcePresence(session)
+            } else {
+                pendingPresence[kept] = session
+                kept += 1
+            }
+        }
+        pendingPresence.removeLast(pendingPresence.count - kept)
+    }
+
+    /// Publishes a pending `Online:` before the session's first visible act (a message, an action), so nobody
+    /// sees a line from someone who has not arrived. The session itself already saw the line, so it skips it.
+    private func announcePresence(_ session: Session) {
+        guard session.presencePending else { return }
+        session.presencePending = false
+        guard let subscription = session.current, let name = session.name else { return }
+        announce("Online: \(name)", in: subscription.room, from: subscription)
+    }
+
+    /// Forgets a pending announcement; returns whether there was one (then the departure is not announced
+    /// either: the room never heard of the session). Entries left in `pendingPresence` are skipped there.
+    private func withdrawPendingPresence(_ session: Session) -> Bool {
+        guard session.presencePending else { return false }
+        session.presencePending = false
+        return true
     }
 
     private func post(_ text: UnsafeRawBufferPointer, from session: Session) {
+        announcePresence(session)
         guard let subscription = session.current else { return }
         subscription.messagePrefix.withUnsafeBytes { prefix in
             publish(prefix, text, in: subscription.room, from: subscription)
@@ -187,10 +247,10 @@ public final class ChatHub {
         }
     }
 
-    private func announce(_ event: String, in room: Room) {
+    private func announce(_ event: String, in room: Room, from sender: Subscription? = nil) {
         var line = "SYS #\(room.name) \(event)"
         line.withUTF8 { utf8 in
-            publish(UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(utf8), in: room, from: nil)
+            publish(UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(utf8), in: room, from: sender)
         }
     }
 
@@ -216,21 +276,30 @@ public final class ChatHub {
                     sendError("too-many-rooms", "the server holds its maximum of \(limits.maxRooms) rooms; join an existing one (/rooms)", to: session)
                     return
                 }
-                room = Room(name: roomName, key: key, limits: limits)
+                room = Room(name: roomName, key: key, limits: limits, memory: ringMemory)
                 rooms[key] = room
+                insertSorted(room)
             }
+            // A newcomer whose arrival was never announced leaves without a `Left:`; its `Joined:` is public.
+            let wasAnnounced = !withdrawPendingPresence(session)
             if let current = session.current {
-                leave(current, announcement: "Left: \(name) (to #\(room.name))")
+                leave(current, announcement: wasAnnounced ? "Left: \(name) (to #\(room.name))" : nil)
             }
             enter(room, session: session, announcement: "Joined: \(name)")
             send("SYS Room: #\(room.name); members (\(room.memberCount)): \(listMembers(room))", to: session)
             onEvent?(.joined(session, room: room.name))
         case .rooms:
-            let sorted = rooms.values.sorted { $0.name < $1.name }
-            send("SYS Rooms (\(sorted.count)): " + list(sorted.map { "#\($0.name)(\($0.memberCount))" }, total: sorted.count), to: session)
+            if roomsReply == nil {
+                let shown = sortedRooms.prefix(limits.maxListedNames).map { "#\($0.name)(\($0.memberCount))" }
+                roomsReply = Array("SYS Rooms (\(sortedRooms.count)): \(list(shown, total: sortedRooms.count))\n".utf8)
+            }
+            roomsReply!.withUnsafeBytes { enqueue($0, to: session) }
         case .who:
             guard let room = session.current?.room else { return }
-            send("SYS Who #\(room.name) (\(room.memberCount)): " + listMembers(room), to: session)
+            if room.whoReply == nil {
+                room.whoReply = Array("SYS Who #\(room.name) (\(room.memberCount)): \(listMembers(room))\n".utf8)
+            }
+            room.whoReply!.withUnsafeBytes { enqueue($0, to: session) }
         case .privateMessage(let to, let textRange):
             guard let target = sessionsByName[Names.key(to)], target.phase == .named else {
                 sendError("no-such-user", "nobody named \(to) is online", to: session)
@@ -256,10 +325,13 @@ public final class ChatHub {
             session.nameKey = key
             for subscription in session.subscriptions where subscription.endOffset == nil {
                 subscription.renderPrefix(name: newName)
+                subscription.room.whoReply = nil
             }
             onEvent?(.renamed(session, from: name))
-            if let room = session.current?.room { announce("Nick: \(name) -> \(newName)", in: room) }
+            // Nobody heard of a newcomer still unannounced: its `Online:` will carry the new name.
+            if let room = session.current?.room, !session.presencePending { announce("Nick: \(name) -> \(newName)", in: room) }
         case .me(let textRange):
+            announcePresence(session)
             guard let subscription = session.current else { return }
             let prefix = Array("ACT #\(subscription.room.name) \(name) ".utf8)
             prefix.withUnsafeBytes { prefix in
@@ -289,15 +361,16 @@ public final class ChatHub {
 
     // MARK: Rooms
 
-    private func enter(_ room: Room, session: Session, announcement: String) {
+    private func enter(_ room: Room, session: Session, announcement: String?) {
         let subscription = Subscription(session: session, room: room)
         subscription.renderPrefix(name: session.name ?? "?")
         subscription.indexInRoom = room.members.count
         room.members.append(subscription)
+        membershipChanged(room)
         session.subscriptions.append(subscription)
         session.current = subscription
         // Subscribed before announcing, so the newcomer sees its own `Online:`/`Joined:` line too.
-        announce(announcement, in: room)
+        if let announcement { announce(announcement, in: room) }
     }
 
     /// Moves a subscription from member to draining: it still gets what was posted while it was a member.
@@ -332,6 +405,7 @@ public final class ChatHub {
         let room = subscription.room
         let index = subscription.indexInRoom
         precondition(room[keyPath: list][index] === subscription, "room membership index out of sync")
+        if list == \Room.members { membershipChanged(room) }
         let last = room[keyPath: list].removeLast()
         if last !== subscription {
             room[keyPath: list][index] = last
@@ -342,7 +416,32 @@ public final class ChatHub {
     private func retireIfUnused(_ room: Room) {
         if room !== lobby && room.isUnused && rooms[room.key] === room {
             rooms[room.key] = nil
+            if let index = sortedRooms.firstIndex(where: { $0 === room }) { sortedRooms.remove(at: index) }
+            roomsReply = nil
         }
+    }
+
+    private func insertSorted(_ room: Room) {
+        var low = 0
+        var high = sortedRooms.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sortedRooms[mid].name < room.name { low = mid + 1 } else { high = mid }
+        }
+        sortedRooms.insert(room, at: low)
+        roomsReply = nil
+    }
+
+    /// A member came or went: the cached `/rooms` and `/who` replies are stale.
+    private func membershipChanged(_ room: Room) {
+        roomsReply = nil
+        room.whoReply = nil
+    }
+
+    /// Gives back ring memory grown for readers that have caught up (see `Room.shrinkIfCaughtUp`); the engine
+    /// calls it every tick. Only grown rings are looked at beyond a size check.
+    public func shrinkCaughtUpRings() {
+        for room in sortedRooms where room.ring.capacity > room.ring.initialCapacity { room.shrinkIfCaughtUp() }
     }
 
     private func forgetName(_ session: Session) {

@@ -7,6 +7,8 @@ public struct ChatLimits: Sendable, Equatable {
     public var ringInitialBytes = 16 * 1024
     /// The most a room's ring may hold. A reader further behind than this misses lines (and is told).
     public var ringBytes = 1024 * 1024
+    /// The most all rooms' rings may hold together when growing for lagging readers (see `RingMemory`).
+    public var ringsMaxBytes = 128 * 1024 * 1024
     /// Most bytes of private output (replies, errors, private messages) queued for one client.
     public var clientQueueBytes = 256 * 1024
     /// Sustained lines per second per client (messages and commands); 0 turns rate limiting off.
@@ -15,6 +17,10 @@ public struct ChatLimits: Sendable, Equatable {
     public var messageBurst: Double = 40
     /// Most rooms that may exist at once (the lobby included).
     public var maxRooms = 1000
+    /// Nanoseconds a newly named user's `Online:` waits before it is published to the room (0: at once). A
+    /// connection that names itself and goes within this time costs the room nothing: neither its `Online:` nor
+    /// its `Offline:` is sent. Its first message or action publishes the `Online:` first.
+    public var presenceDelay: UInt64 = 0
     /// Most names listed in a welcome, `/who` or `/rooms` line before "and N more".
     public var maxListedNames = 100
 

@@ -11,7 +11,11 @@
 /// see `Room`); a quiet room or one whose readers keep up stays small.
 public final class MessageRing {
     public private(set) var capacity: Int
-    public let maxCapacity: Int
+    /// The most the ring grows to for lagging readers. A single line longer than this still fits: the ring
+    /// grows to hold it (see `resize(toHold:)`), since refusing it would lose a message nobody was told about.
+    public var maxCapacity: Int
+    /// The size the ring starts at and shrinks back to once its readers have caught up.
+    public let initialCapacity: Int
     public private(set) var head: UInt64 = 0
     public private(set) var tail: UInt64 = 0
     /// Lines ever appended (the sequence number of the next line).
@@ -25,6 +29,7 @@ public final class MessageRing {
         let initial = MessageRing.powerOfTwo(atLeast: max(64, initialCapacity))
         self.maxCapacity = max(initial, MessageRing.powerOfTwo(atLeast: maxCapacity))
         self.capacity = initial
+        self.initialCapacity = initial
         self.mask = initial - 1
         self.storage = .allocate(byteCount: initial, alignment: 64)
     }
@@ -41,11 +46,31 @@ public final class MessageRing {
         return lineEnd(containing: tail + UInt64(deficit - 1))
     }
 
-    /// Doubles capacity until `n` more bytes fit without eviction, or until `maxCapacity`.
-    public func grow(toFit n: Int) {
+    /// The capacity `grow(toFit:)` would choose: doubled until `n` more bytes fit without eviction, at most
+    /// `maxCapacity` (or the current capacity, if that is larger).
+    public func capacity(toFit n: Int) -> Int {
         var newCapacity = capacity
         while newCapacity - usedBytes < n && newCapacity < maxCapacity { newCapacity *= 2 }
+        return newCapacity
+    }
+
+    /// Doubles capacity until `n` more bytes fit without eviction, or until `maxCapacity`.
+    public func grow(toFit n: Int) {
+        resize(to: capacity(toFit: n))
+    }
+
+    /// The smallest power-of-two capacity that holds one line of `length` bytes.
+    public static func capacity(toHold length: Int) -> Int { powerOfTwo(atLeast: max(64, length)) }
+
+    /// Moves the held lines into a buffer of `newCapacity` bytes (a power of two). Shrinking evicts the oldest
+    /// lines that no longer fit, exactly as appends do (readers below the new tail are told what they missed).
+    public func resize(to newCapacity: Int) {
+        precondition(newCapacity >= 64 && newCapacity & (newCapacity - 1) == 0, "ring capacity must be a power of two")
         guard newCapacity != capacity else { return }
+        while usedBytes > newCapacity {
+            tail = lineEnd(containing: tail)
+            tailSeq += 1
+        }
         let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 64)
         var offset = tail
         forEachSpan(from: tail, to: head) { span in
@@ -59,7 +84,7 @@ public final class MessageRing {
     }
 
     /// Appends one line made of `prefix`, `body` and a `\n`, evicting the oldest lines if needed.
-    /// The line must fit in `maxCapacity`. Returns the line's `[start, end)` offsets.
+    /// The line must fit in `capacity` (the owner grows the ring first if it does not). Returns the line's `[start, end)` offsets.
     @discardableResult
     public func appendLine(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> Range<UInt64> {
         let length = prefix.count + body.count + 1

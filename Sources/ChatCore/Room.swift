@@ -10,31 +10,92 @@ public final class Room {
     /// Former members still being sent what was posted while they were members.
     var draining: [Subscription] = []
     var isDirty = false
+    /// The `/who` reply, rendered once per membership change or rename (see `ChatHub.membershipChanged`).
+    var whoReply: [UInt8]?
 
-    init(name: String, key: String, limits: ChatLimits) {
+    /// The memory all rooms' rings share (see `RingMemory`).
+    let memory: RingMemory
+
+    init(name: String, key: String, limits: ChatLimits, memory: RingMemory) {
         self.name = name
         self.key = key
+        self.memory = memory
         let maxBytes = max(limits.ringBytes, limits.minimumRingBytes)
         self.ring = MessageRing(initialCapacity: min(limits.ringInitialBytes, maxBytes), maxCapacity: maxBytes)
+        memory.usedBytes += ring.capacity
     }
+
+    deinit { memory.usedBytes -= ring.capacity }
 
     public var memberCount: Int { members.count }
     var isUnused: Bool { members.isEmpty && draining.isEmpty }
 
     /// Appends one line. When the ring is full it grows if some reader still needs the bytes that would be
-    /// overwritten, and overwrites them only at its maximum size; the readers concerned are told at their
-    /// next flush how many lines they missed.
+    /// overwritten (and all rings together stay within `RingMemory.limit`), and overwrites them otherwise; the
+    /// readers concerned are told at their next flush how many lines they missed.
     @discardableResult
     func append(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> Range<UInt64> {
         let length = prefix.count + body.count + 1
-        if ring.freeBytes < length && ring.capacity < ring.maxCapacity {
+        if length > ring.capacity {
+            // A line longer than the ring: a long line (max-line-bytes above the 16 KiB a ring starts with), or
+            // a room made before SIGHUP raised max-line-bytes. Refusing it would lose a message nobody is told
+            // about, so the ring always grows to hold it; this is bounded by max-line-bytes, and the sweep
+            // (`shrinkIfCaughtUp`) gives the memory back once the readers have it.
+            var wanted = MessageRing.capacity(toHold: length)
+            if readerNeedsBytesEvicted(byAppending: length) {
+                wanted = max(wanted, ring.capacity(toFit: length))
+            }
+            resize(to: wanted)
+        } else if ring.freeBytes < length && ring.capacity < ring.maxCapacity {
             // Runs once per ring-full of bytes, so the member scan is amortised over many appends.
-            let evictionEnd = ring.evictionEnd(forAppending: length)
-            if members.contains(where: { $0.cursor < evictionEnd }) || draining.contains(where: { $0.cursor < evictionEnd }) {
-                ring.grow(toFit: length)
+            if readerNeedsBytesEvicted(byAppending: length) {
+                let wanted = ring.capacity(toFit: length)
+                if memory.allowsGrowth(from: ring.capacity, to: wanted) { resize(to: wanted) }
             }
         }
         return ring.appendLine(prefix, body)
+    }
+
+    private func readerNeedsBytesEvicted(byAppending length: Int) -> Bool {
+        let evictionEnd = ring.evictionEnd(forAppending: length)
+        return members.contains(where: { $0.cursor < evictionEnd }) || draining.contains(where: { $0.cursor < evictionEnd })
+    }
+
+    private func resize(to capacity: Int) {
+        memory.usedBytes += capacity - ring.capacity
+        ring.resize(to: capacity)
+    }
+
+    /// Gives back the memory a ring grew to for a reader that has since caught up: when every reader needs at
+    /// most a quarter of the ring, it shrinks to twice what they need (at least its initial size), keeping the
+    /// newest lines. Called between turns, when every cursor rests on a line boundary.
+    func shrinkIfCaughtUp() {
+        guard ring.capacity > ring.initialCapacity else { return }
+        var oldest = ring.head
+        for subscription in members { oldest = min(oldest, subscription.cursor) }
+        for subscription in draining { oldest = min(oldest, subscription.cursor) }
+        // A reader the ring already overran recovers (and is told) at its next flush; leave it its bytes till then.
+        guard oldest >= ring.tail else { return }
+        let needed = Int(ring.head - oldest)
+        let target = max(ring.initialCapacity, MessageRing.capacity(toHold: needed * 2))
+        if target * 2 <= ring.capacity { resize(to: target) }
+    }
+}
+
+/// The memory of all rooms' rings together, bounded by `ChatLimits.ringsMaxBytes`.
+///
+/// A ring's first 16 KiB and growth to hold a single line are never refused (bounded by max-rooms and
+/// max-line-bytes); growth for a lagging reader is refused when it would take the total past the limit, so
+/// that reader is overrun sooner and told what it missed, instead of the process growing without bound.
+public final class RingMemory {
+    public var limit: Int
+    /// Bytes allocated by all rings now.
+    public internal(set) var usedBytes = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    func allowsGrowth(from old: Int, to new: Int) -> Bool {
+        usedBytes - old + new <= limit
     }
 }
 

@@ -37,6 +37,10 @@ public final class Session {
     var isQueuedForFlush = false
     /// The engine's handle for the connection (chatd: its fd), so a session can be mapped back without a lookup table.
     public var slot: Int = -1
+    /// Named, but its `Online:` is not public yet (see `ChatLimits.presenceDelay`).
+    var presencePending = false
+    /// When the session was named (monotonic nanoseconds).
+    var namedAt: UInt64 = 0
     /// Lines this session missed because it fell behind a ring (all rooms, whole life).
     public internal(set) var missedLines = 0
 

@@ -50,6 +50,11 @@ extension ServerConfig {
         ("log-level", "trace, debug, info, notice, warning, error or critical (default info)."),
         ("max-clients", "Most connections at once; more get 'ERR server-full' (default 10000)."),
         ("max-clients-per-address", "Most connections from one IP address; 0 = unlimited (default 256). Raise it for load tests."),
+        ("connect-rate", "New connections per second from one address (IPv4) or IPv6 prefix, sustained; more get 'ERR throttled'; 0 = unlimited, for load tests (default 0.5, range 0-1000000)."),
+        ("connect-burst", "New connections one address may make at once above connect-rate (default 20, range 1-1000000)."),
+        ("ipv6-prefix-length", "IPv6 clients are counted per network of this prefix length by max-clients-per-address and connect-rate (default 64, range 16-128)."),
+        ("presence-delay-ms", "A new user's Online line waits this long (or until it first speaks); one that leaves sooner is never announced, arriving or leaving (default 1000, range 0-60000)."),
+        ("rings-max-bytes", "Most bytes all rooms' rings may grow to together for lagging readers; beyond it those readers miss lines sooner (default 134217728, range ring-bytes-68719476736)."),
         ("max-line-bytes", "Longest input line in bytes; longer lines get 'ERR line-too-long' and are discarded (default 4096)."),
         ("ring-bytes", "Most bytes a room's ring buffer may hold; readers further behind miss lines and are told (default 1048576)."),
         ("client-queue-bytes", "Most bytes of private output queued per client before it is dropped (default 262144)."),
@@ -88,6 +93,14 @@ extension ServerConfig {
             logger.logLevel = level
         case "max-clients": maxClients = try integer()
         case "max-clients-per-address": maxClientsPerAddress = try integer()
+        case "connect-rate": connectRate = try number()
+        case "connect-burst": connectBurst = try number()
+        case "ipv6-prefix-length": ipv6PrefixLength = try integer()
+        case "presence-delay-ms":
+            let ms = try number()
+            guard ms >= 0 && ms <= 60_000 else { throw ConfigError(key: key, message: "must be between 0 and 60000") }
+            chat.presenceDelay = UInt64(ms * 1e6)
+        case "rings-max-bytes": chat.ringsMaxBytes = try integer()
         case "max-line-bytes": chat.maxLineBytes = try integer()
         case "ring-bytes": chat.ringBytes = try integer()
         case "client-queue-bytes": chat.clientQueueBytes = try integer()

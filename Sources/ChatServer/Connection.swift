@@ -8,6 +8,8 @@ final class Connection {
     /// Distinguishes this connection from an earlier one on the same fd number (see `Server.token`).
     let generation: UInt32
     let peer: SocketAddress
+    /// The network the peer is counted under by per-address limits (see `SocketAddress.networkKey`), fixed at accept.
+    var network = AddressKey.unknown
     let session: Session
     var framer: LineFramer
     /// Monotonic time of the last input line, for the idle timeout.

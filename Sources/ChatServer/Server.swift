@@ -27,7 +27,12 @@ public final class Server: @unchecked Sendable {
     private var connections: [Connection?] = []
     public private(set) var connectionCount = 0
     private var nextGeneration: UInt32 = 1
-    private var connectionsPerHost: [String: Int] = [:]
+    /// Connections per network (IPv4 address or IPv6 prefix), for `max-clients-per-address`.
+    private var connectionsPerNetwork: [AddressKey: Int] = [:]
+    /// New connections per network per second (`connect-rate`, `connect-burst`).
+    private var connectThrottle: ConnectionThrottle<AddressKey>
+    private var lastThrottleSweep: UInt64 = 0
+    private var lastThrottleWarning: UInt64 = 0
     /// Connections whose read budget ran out: edge-triggered epoll will not report them again, so the
     /// loop must come back to them itself.
     private var readyList: [Connection] = []
@@ -77,6 +82,7 @@ public final class Server: @unchecked Sendable {
         self.inheritedListeners = inheritedListeners
         self.loop = try EventLoop()
         self.hub = ChatHub(limits: config.chat)
+        self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
         self.iovecs = .allocate(capacity: maxIovecs)
     }
@@ -108,6 +114,7 @@ public final class Server: @unchecked Sendable {
         logger.logLevel = newConfig.logger.logLevel
         tracesLines = logger.logLevel <= .trace
         hub.limits = newConfig.chat
+        connectThrottle.update(ratePerSecond: newConfig.connectRate, burst: newConfig.connectBurst)
         for case let connection? in connections where !connection.isClosed {
             connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)
         }
@@ -331,8 +338,24 @@ public final class Server: @unchecked Sendable {
             logger.warning("refused: server full", metadata: ["peer": "\(peer)", "max-clients": "\(config.maxClients)"])
             return
         }
-        let host = peer.host
-        let fromHost = connectionsPerHost[host, default: 0]
+        let network = peer.networkKey(ipv6PrefixLength: config.ipv6PrefixLength)
+        switch connectThrottle.admit(network, now: now) {
+        case .admitted:
+            break
+        case .throttled(let seconds):
+            // Refused before anything is allocated or announced: a reconnect loop costs one accept, one short
+            // write and one close, and nobody else hears of it.
+            refuse(fd, "ERR throttled too many new connections from your address; try again in \(seconds) s")
+            logger.debug("refused: connection throttle", metadata: ["peer": "\(peer)", "retry-after": "\(seconds)"])
+            return
+        case .admittedUntracked:
+            if now &- lastThrottleWarning > 10_000_000_000 || lastThrottleWarning == 0 {
+                lastThrottleWarning = now
+                logger.warning("connection throttle table full; admitting untracked addresses",
+                               metadata: ["entries": "\(connectThrottle.count)"])
+            }
+        }
+        let fromHost = connectionsPerNetwork[network, default: 0]
         if config.maxClientsPerAddress > 0 && fromHost >= config.maxClientsPerAddress {
             refuse(fd, "ERR too-many-connections at most \(config.maxClientsPerAddress) connections per address")
             logger.warning("refused: per-address limit", metadata: ["peer": "\(peer)", "limit": "\(config.maxClientsPerAddress)"])
@@ -364,7 +387,8 @@ public final class Server: @unchecked Sendable {
         session.slot = Int(fd)
         connectionCount += 1
         acceptedTotal += 1
-        connectionsPerHost[host] = fromHost + 1
+        connectionsPerNetwork[network] = fromHost + 1
+        connection.network = network
         logger.info("connected", metadata: ["conn": "\(session.id)", "peer": "\(peer)", "clients": "\(connectionCount)"])
         hub.open(session)
     }
@@ -633,9 +657,8 @@ public final class Server: @unchecked Sendable {
             Sys.close(connection.fd)
             if connections[Int(connection.fd)] === connection { connections[Int(connection.fd)] = nil }
             connectionCount -= 1
-            let host = connection.peer.host
-            if let count = connectionsPerHost[host] {
-                connectionsPerHost[host] = count > 1 ? count - 1 : nil
+            if let count = connectionsPerNetwork[connection.network] {
+                connectionsPerNetwork[connection.network] = count > 1 ? count - 1 : nil
             }
         }
         closing.removeAll(keepingCapacity: true)
@@ -671,6 +694,12 @@ public final class Server: @unchecked Sendable {
             default:
                 break
             }
+        }
+        hub.announceDuePresence(now: now)
+        hub.shrinkCaughtUpRings()
+        if now &- lastThrottleSweep >= 10_000_000_000 {
+            lastThrottleSweep = now
+            connectThrottle.sweep(now: now)
         }
         if acceptPaused { resumeAccepting() }
         onTick?(self)

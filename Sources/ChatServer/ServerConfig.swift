@@ -13,6 +13,14 @@ public struct ServerConfig: Sendable {
     public var maxClients = 10_000
     /// Most connections from one IP address at once (0: unlimited). Raise it for load tests from one host.
     public var maxClientsPerAddress = 256
+    /// New connections per second from one address (IPv4) or IPv6 prefix, sustained (0: unlimited), and the
+    /// burst above it. Reconnecting must not be a way round the message rate (each connection starts with a
+    /// full message burst) or a cheap way to make every room read `Online:`/`Offline:` lines.
+    public var connectRate: Double = 0.5
+    public var connectBurst: Double = 20
+    /// IPv6 addresses are counted per network of this prefix length by the per-address limits (a host
+    /// usually has a whole /64); IPv4 addresses are counted singly.
+    public var ipv6PrefixLength = 64
     /// Seconds a new connection has to send a valid name (slowloris protection).
     public var nameTimeout: Double = 10
     /// Seconds a client with pending output may accept no bytes before it is disconnected.
@@ -47,7 +55,9 @@ public struct ServerConfig: Sendable {
     /// Whether `listen` was set explicitly (the first explicit address replaces the default).
     var listenWasSet = false
 
-    public init() {}
+    public init() {
+        chat.presenceDelay = 1_000_000_000
+    }
 
     /// Checks values that would make the server misbehave; the message names the setting.
     public func validate() throws(ConfigError) {
@@ -64,6 +74,12 @@ public struct ServerConfig: Sendable {
         try require(chat.messageBurst >= 1, "message-burst", "must be at least 1")
         try require(chat.maxRooms >= 1, "max-rooms", "must be at least 1")
         try require(maxClients >= 1, "max-clients", "must be at least 1")
+        try require(connectRate >= 0 && connectRate <= 1_000_000, "connect-rate", "must be between 0 (unlimited) and 1000000")
+        try require(connectBurst >= 1 && connectBurst <= 1_000_000, "connect-burst", "must be between 1 and 1000000")
+        try require(ipv6PrefixLength >= 16 && ipv6PrefixLength <= 128, "ipv6-prefix-length", "must be between 16 and 128")
+        try require(chat.ringsMaxBytes >= chat.ringBytes && chat.ringsMaxBytes <= 1 << 36, "rings-max-bytes",
+                    "must be at least ring-bytes and at most 64 GiB")
+        try require(chat.presenceDelay <= 60_000_000_000, "presence-delay-ms", "must be between 0 and 60000")
         try require(maxClientsPerAddress >= 0, "max-clients-per-address", "must be 0 (unlimited) or positive")
         try require(nameTimeout > 0, "name-timeout", "must be positive")
         try require(writeTimeout > 0, "write-timeout", "must be positive")

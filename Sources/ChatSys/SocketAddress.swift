@@ -92,6 +92,35 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The network this address is counted under by per-address limits: an IPv4 address itself (also when it
+    /// arrives IPv4-mapped, `::ffff:a.b.c.d`), or the first `ipv6PrefixLength` bits of an IPv6 address: one
+    /// host usually holds a whole /64, so counting exact IPv6 addresses would let it take 2^64 of them.
+    public func networkKey(ipv6PrefixLength: Int) -> AddressKey {
+        switch storage {
+        case .v4(let address, _):
+            return AddressKey(high: 0, low: UInt64(UInt32(bigEndian: address)), family: 4)
+        case .v6(let octets, _, _):
+            if octets[0..<10].allSatisfy({ $0 == 0 }) && octets[10] == 0xFF && octets[11] == 0xFF {
+                let v4 = octets[12...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                return AddressKey(high: 0, low: UInt64(v4), family: 4)
+            }
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for i in 0..<8 { high = high << 8 | UInt64(octets[i]) }
+            for i in 8..<16 { low = low << 8 | UInt64(octets[i]) }
+            let bits = max(0, min(128, ipv6PrefixLength))
+            if bits <= 64 {
+                high = bits == 0 ? 0 : high & (UInt64.max << (64 - bits))
+                low = 0
+            } else if bits < 128 {
+                low &= UInt64.max << (128 - bits)
+            }
+            return AddressKey(high: high, low: low, family: 6)
+        case .other:
+            return AddressKey(high: 0, low: 0, family: 0)
+        }
+    }
+
     public var description: String {
         switch storage {
         case .v4: return "\(host):\(port)"
@@ -127,4 +156,13 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
             preconditionFailure("cannot bind an unknown address family")
         }
     }
+}
+
+/// A network for per-address accounting (see `SocketAddress.networkKey`): hashable, fixed-size, no text.
+public struct AddressKey: Hashable, Sendable {
+    let high: UInt64
+    let low: UInt64
+    let family: UInt8
+
+    public static let unknown = AddressKey(high: 0, low: 0, family: 0)
 }

@@ -34,6 +34,11 @@ struct ChatDaemon: ParsableCommand {
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
     @Option(name: .long, help: help("max-clients")) var maxClients: Int?
     @Option(name: .long, help: help("max-clients-per-address")) var maxClientsPerAddress: Int?
+    @Option(name: .long, help: help("connect-rate")) var connectRate: Double?
+    @Option(name: .long, help: help("connect-burst")) var connectBurst: Double?
+    @Option(name: .long, help: help("ipv6-prefix-length")) var ipv6PrefixLength: Int?
+    @Option(name: .long, help: help("presence-delay-ms")) var presenceDelayMs: Double?
+    @Option(name: .long, help: help("rings-max-bytes")) var ringsMaxBytes: Int?
     @Option(name: .long, help: help("max-line-bytes")) var maxLineBytes: Int?
     @Option(name: .long, help: help("ring-bytes")) var ringBytes: Int?
     @Option(name: .long, help: help("client-queue-bytes")) var clientQueueBytes: Int?
@@ -53,6 +58,8 @@ struct ChatDaemon: ParsableCommand {
         if let logLevel { settings.append(("log-level", logLevel.rawValue)) }
         let numbers: [(String, CustomStringConvertible?)] = [
             ("max-clients", maxClients), ("max-clients-per-address", maxClientsPerAddress),
+            ("connect-rate", connectRate), ("connect-burst", connectBurst), ("ipv6-prefix-length", ipv6PrefixLength),
+            ("presence-delay-ms", presenceDelayMs), ("rings-max-bytes", ringsMaxBytes),
             ("max-line-bytes", maxLineBytes), ("ring-bytes", ringBytes), ("client-queue-bytes", clientQueueBytes),
             ("message-rate", messageRate), ("message-burst", messageBurst), ("max-rooms", maxRooms),
             ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),

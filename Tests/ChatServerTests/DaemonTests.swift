@@ -160,7 +160,7 @@ final class DescriptorExhaustionTests: XCTestCase {
     /// clients it has, and accepts again once fds are free: it neither spins nor stalls on EMFILE.
     func testEMFILEKeepsServingAndRecovers() throws {
         let binary = DaemonProcess.binary.path
-        let daemon = try DaemonProcess(["-c", "ulimit -n 32 && exec \"$0\" --listen 127.0.0.1:0 --max-clients 1000", binary],
+        let daemon = try DaemonProcess(["-c", "ulimit -n 32 && exec \"$0\" --listen 127.0.0.1:0 --max-clients 1000 --connect-rate 0", binary],
                                        executable: URL(fileURLWithPath: "/bin/sh"))
         defer { daemon.terminate() }
         let alice = try LineClient.named("alice", port: daemon.port)

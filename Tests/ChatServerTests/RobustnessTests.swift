@@ -101,7 +101,7 @@ final class DaemonRobustnessTests: XCTestCase {
     /// Connect-and-close floods and resets with output pending: the daemon neither dies (no SIGPIPE) nor
     /// leaks a descriptor, and keeps serving.
     func testConnectCloseFloodAndResetsLeakNothing() throws {
-        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0", "--message-rate", "0", "--max-clients-per-address", "0"])
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0", "--message-rate", "0", "--max-clients-per-address", "0", "--connect-rate", "0"])
         defer { daemon.terminate() }
         let pid = daemon.process.processIdentifier
         let baseline = openFDs(pid)
@@ -119,6 +119,8 @@ final class DaemonRobustnessTests: XCTestCase {
             for j in 0..<50 { anchor.send("to victim \(i) \(j) " + String(repeating: "v", count: 500) + "\n") }
             victim.reset()
         }
+        // The last reset may reach the daemon after the /who: wait until it has been seen.
+        try anchor.expect(prefix: "SYS #lobby Offline: victim19", timeout: 10)
         anchor.send("/who\n")
         try anchor.expect(prefix: "SYS Who #lobby (1)", timeout: 10)
         XCTAssertTrue(daemon.process.isRunning, "chatd died: \(daemon.readStderr().suffix(500))")

@@ -18,6 +18,7 @@ final class TestServer: @unchecked Sendable {
         var config = ServerConfig()
         config.listen = [SocketAddress(parsing: "127.0.0.1:0")!]
         config.maxClientsPerAddress = 0
+        config.connectRate = 0  // tests open many connections from 127.0.0.1; the throttle's tests turn it on
         config.tickInterval = 0.05
         config.shutdownGrace = 2
         config.logger.logLevel = ProcessInfo.processInfo.environment["CHATD_TEST_LOG"] != nil ? .debug : .critical

@@ -14,7 +14,7 @@ bin="$scratch/release"
 # A free loopback port: ask the kernel for one.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null || echo 23999)
 log=$(mktemp)
-timeout 120 "$bin/chatd" --listen "127.0.0.1:$port" --message-rate 0 --max-clients-per-address 0 \
+timeout 120 "$bin/chatd" --listen "127.0.0.1:$port" --message-rate 0 --max-clients-per-address 0 --connect-rate 0 \
     --max-clients 5000 --log-level warning 2>"$log" &
 server=$!  # timeout's PID; chatd is its child (measured below), killing timeout stops chatd too
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"; }

@@ -17,7 +17,7 @@ grep -E "WARNING: ThreadSanitizer|SUMMARY: ThreadSanitizer|Executed [0-9]+ tests
 # chat-loadgen with two loop threads against a chatd (built normally: TSan is for the threaded side).
 swift build --product chatd 2>&1 | tail -1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-.build/debug/chatd --listen "127.0.0.1:$port" --message-rate 0 --max-clients-per-address 0 --log-level warning &
+.build/debug/chatd --listen "127.0.0.1:$port" --message-rate 0 --max-clients-per-address 0 --connect-rate 0 --log-level warning &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
