@@ -33,4 +33,68 @@ final class ConfusableNamesTests: XCTestCase {
         XCTAssertNil(Names.validate("日本語"))
         XCTAssertNil(Names.validate("ひらがなカタカナ漢字"))
     }
+
+    // MARK: NFD (the ground the skeleton stands on)
+
+    func testNFDOfKnownCases() {
+        func scalars(_ s: String) -> [UInt32] { Skeleton.nfd(s.unicodeScalars).map(\.value) }
+        XCTAssertEqual(scalars("\u{E9}"), [0x65, 0x301])
+        XCTAssertEqual(scalars("\u{1EC7}"), [0x65, 0x323, 0x302], "ệ: two marks, below before above")
+        XCTAssertEqual(scalars("\u{D55C}"), [0x1112, 0x1161, 0x11AB], "한: L V T")
+        XCTAssertEqual(scalars("\u{AC00}"), [0x1100, 0x1161], "가: L V, no trailing consonant")
+        XCTAssertEqual(scalars("\u{D7A3}"), [0x1112, 0x1175, 0x11C2], "the last syllable")
+        XCTAssertEqual(scalars("\u{212B}"), [0x41, 0x30A], "Angstrom sign: a singleton, then decomposed again")
+        XCTAssertEqual(scalars("a\u{301}\u{323}"), [0x61, 0x323, 0x301], "canonical order: class 220 before 230")
+        XCTAssertEqual(scalars("a\u{301}\u{300}"), [0x61, 0x301, 0x300], "equal classes keep their order")
+        XCTAssertEqual(scalars("\u{F900}"), [0x8C48], "CJK compatibility ideograph")
+        XCTAssertEqual(scalars("alice"), [0x61, 0x6C, 0x69, 0x63, 0x65])
+    }
+
+    /// The generated decomposition table agrees with the standard library's own normalisation data:
+    /// Swift's `String ==` is canonical equivalence, so NFD(x) must equal x, and must be fully decomposed
+    /// and canonically ordered. Checked for every code point the table lists, every Hangul syllable, and
+    /// random strings mixing them with marks.
+    func testNFDAgreesWithTheStandardLibrary() {
+        func check(_ input: [Unicode.Scalar], file: StaticString = #filePath, line: UInt = #line) {
+            var original = String.UnicodeScalarView()
+            original.append(contentsOf: input)
+            let decomposed = Skeleton.nfd(input)
+            var result = String.UnicodeScalarView()
+            result.append(contentsOf: decomposed)
+            XCTAssertEqual(String(result), String(original), "\(input.map(\.value))", file: file, line: line)
+            XCTAssertEqual(Skeleton.nfd(decomposed), decomposed, "idempotent", file: file, line: line)
+            var previousClass: UInt8 = 0
+            for scalar in decomposed {
+                let cls = scalar.properties.canonicalCombiningClass.rawValue
+                if cls != 0 { XCTAssertGreaterThanOrEqual(cls, previousClass, "canonical order", file: file, line: line) }
+                previousClass = cls
+            }
+        }
+        var candidates: [Unicode.Scalar] = DecompositionTable.sources.map { Unicode.Scalar($0)! }
+        for v in stride(from: 0xAC00, through: 0xD7A3, by: 1) { candidates.append(Unicode.Scalar(UInt32(v))!) }
+        for scalar in candidates { check([scalar]) }
+        let marks: [Unicode.Scalar] = ["\u{300}", "\u{301}", "\u{323}", "\u{327}", "\u{345}", "\u{5B0}", "\u{94D}"]
+        var random = SeededRandom(seed: 39)
+        for _ in 0..<2_000 {
+            var input: [Unicode.Scalar] = []
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                input.append(Bool.random(using: &random) ? candidates.randomElement(using: &random)! : marks.randomElement(using: &random)!)
+            }
+            check(input)
+        }
+    }
+
+    // MARK: Skeletons (UTS #39)
+
+    func testSkeletonsOfTheLookAlikes() {
+        XCTAssertEqual(Skeleton.of("\u{430}\u{4CF}\u{456}\u{441}\u{435}"), "alice", "all-Cyrillic аӏісе")
+        XCTAssertEqual(Skeleton.of("a\u{1C0}ice"), "alice", "dental click ǀ")
+        XCTAssertEqual(Skeleton.of("aIice"), "alice", "capital I")
+        XCTAssertEqual(Skeleton.of("adrnin"), Skeleton.of("admin"), "rn and m")
+        XCTAssertEqual(Skeleton.of("ΚΑΤΕ"), "KATE")
+        XCTAssertEqual(Skeleton.of("ᏦᎪᎢᎬ"), "KATE")
+        XCTAssertEqual(Skeleton.of("alice\u{34F}"), "alice", "default-ignorable code points are dropped")
+        XCTAssertEqual(Skeleton.of("Jos\u{E9}"), Skeleton.of("Jose\u{301}"), "NFC and NFD spellings")
+        XCTAssertNotEqual(Skeleton.of("alice"), Skeleton.of("alica"))
+    }
 }
