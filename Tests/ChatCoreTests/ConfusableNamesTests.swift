@@ -97,4 +97,59 @@ final class ConfusableNamesTests: XCTestCase {
         XCTAssertEqual(Skeleton.of("Jos\u{E9}"), Skeleton.of("Jose\u{301}"), "NFC and NFD spellings")
         XCTAssertNotEqual(Skeleton.of("alice"), Skeleton.of("alica"))
     }
+
+    func testLookAlikeKeysCoverCaseForms() {
+        func meet(_ a: String, _ b: String) -> Bool { !Set(Names.lookAlikeKeys(a)).isDisjoint(with: Names.lookAlikeKeys(b)) }
+        XCTAssertTrue(meet("ΚΑΤΕ", "kate"), "upper-cased forms meet")
+        XCTAssertTrue(meet("κατε", "KATE"), "lower-case Greek whose capitals look like KATE")
+        XCTAssertTrue(meet("aIice", "Alice"), "spelled form meets folded form")
+        XCTAssertTrue(meet("ᏦᎪᎢᎬ", "Kate"))
+        XCTAssertFalse(meet("Ali", "All"), "i and l stay apart: the skeleton is never case-mixed")
+        XCTAssertFalse(meet("AIICE", "ALICE"))
+        XCTAssertEqual(Names.lookAlikeKeys("alice"), ["alice", "ALlCE"], "no duplicates; I is mapped to l")
+    }
+
+    // MARK: Validation: invisible code points, marks
+
+    func testInvisibleCodePointsAreRefusedAnywhere() {
+        var invisible: [UInt32] = [0x34F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, 0xAD, 0x61C, 0x180E, 0xFEFF]
+        invisible += Array(0xFE00...0xFE0F) + Array(0xE0100...0xE01EF) + Array(0x180B...0x180F)
+        invisible += Array(0x200B...0x200F) + Array(0x202A...0x202E) + Array(0x2060...0x206F) + Array(0xE0001...0xE007F)
+        for value in invisible {
+            let scalar = Unicode.Scalar(value)!
+            for name in ["alice" + String(scalar), String(scalar) + "alice", "al" + String(scalar) + "ice"] {
+                XCTAssertEqual(Names.validate(name), .invisibleCharacter(Character(scalar)), "U+\(String(value, radix: 16))")
+            }
+        }
+        XCTAssertEqual(Names.validate(String(repeating: "\u{3164}", count: 32)), .invisibleCharacter("\u{3164}"))
+    }
+
+    func testCombiningMarksAreBoundedPerLetter() {
+        XCTAssertEqual(Names.validate("a" + String(repeating: "\u{301}", count: 63)), .tooManyMarks(limit: 4))
+        XCTAssertEqual(Names.validate("a" + String(repeating: "\u{301}", count: 5)), .tooManyMarks(limit: 4))
+        XCTAssertNil(Names.validate("a" + String(repeating: "\u{301}", count: 4)))
+        XCTAssertEqual(Names.validate("ab" + String(repeating: "\u{308}", count: 3) + "c\u{308}\u{308}\u{308}"), nil,
+                       "the count starts again at each letter")
+        // Counted in NFD: a precomposed letter's marks count too (ệ is e + 2 marks; + 3 more is 5).
+        XCTAssertEqual(Names.validate("\u{1EC7}\u{301}\u{301}\u{301}"), .tooManyMarks(limit: 4))
+        for name in ["Nguy\u{1EC5}n", "Nguye\u{302}\u{303}n", "Tr\u{1EA7}n", "བསྒྲུབས", "हिन्दी", "ภาษาไทย"] {
+            XCTAssertNil(Names.validate(name), name)
+        }
+    }
+
+    // MARK: Ordinary names still work
+
+    func testOrdinaryNamesInManyScriptsPassAndDoNotCollide() {
+        let names = ["Олег", "Ελένη", "李小龙", "김철수", "José", "Zoë", "bob_1", "alice", "KATE", "철수", "admin",
+                     "Ольга", "Νίκος", "山田たろう", "Nguyễn", "Ali", "All", "bob", "Bob2", "Иван", "Ivan", "Μαρία", "Maria"]
+        for name in names { XCTAssertNil(Names.validate(name), name) }
+        let h = HubHarness()
+        for name in names { _ = h.login(name) }
+        XCTAssertEqual(h.hub.namedCount, names.count)
+        for (i, a) in names.enumerated() {
+            for b in names[(i + 1)...] {
+                XCTAssertTrue(Set(Names.lookAlikeKeys(a)).isDisjoint(with: Names.lookAlikeKeys(b)), "\(a) and \(b)")
+            }
+        }
+    }
 }
