@@ -40,7 +40,27 @@ public enum Names {
         var previousWasLetter = false
         var marks = 0
         var hasLetterOrDigit = false
-        for scalar in Skeleton.nfd(name.unicodeScalars) {
+        for value in Skeleton.nfdValues(name.unicodeScalars) {
+            let scalar = Unicode.Scalar(value)!
+            if value < 0x80 {
+                // ASCII, the commonest case, without the standard library's property lookups.
+                switch value {
+                case 0x41...0x5A, 0x61...0x7A:
+                    if let script, script != .latin { return .mixedScripts }
+                    script = .latin
+                    hasLetterOrDigit = true
+                    previousWasLetter = true
+                    marks = 0
+                case 0x30...0x39:
+                    hasLetterOrDigit = true
+                    previousWasLetter = false
+                case 0x2D, 0x2E, 0x5F:  // - . _
+                    previousWasLetter = false
+                default:
+                    return .invalidCharacter(Character(scalar))
+                }
+                continue
+            }
             if isInvisible(scalar) { return .invisibleCharacter(Character(scalar)) }
             let properties = scalar.properties
             switch properties.generalCategory {
@@ -108,9 +128,16 @@ public enum Names {
     /// with `All`; comparing whole forms keeps each letter's shape. Order: spelled, upper, folded; no
     /// duplicates.
     public static func lookAlikeKeys(_ name: String) -> [String] {
+        let upper = name.uppercased()
+        let folded = upper.lowercased()  // = key(name), without upper-casing twice
         var keys = [Skeleton.of(name)]
-        for form in [name.uppercased(), key(name)] {
-            let skeleton = Skeleton.of(form)
+        // A form equal to one already done has the same skeleton: skip the work (`alice` = its folded form).
+        if upper != name {
+            let skeleton = Skeleton.of(upper)
+            if !keys.contains(skeleton) { keys.append(skeleton) }
+        }
+        if folded != name && folded != upper {
+            let skeleton = Skeleton.of(folded)
             if !keys.contains(skeleton) { keys.append(skeleton) }
         }
         return keys
