@@ -18,6 +18,11 @@ public final class ChatHub {
     public private(set) var lobby: Room
     private var rooms: [String: Room] = [:]
     private var sessionsByName: [String: Session] = [:]
+    /// Every look-alike key (`Names.lookAlikeKeys`) of every named session → that session. A name with a
+    /// key held by another session is taken, so no two online names look alike and each key has one holder.
+    private var sessionsByLookAlike: [String: Session] = [:]
+    /// The same for rooms: a `/join` of a name that looks like an existing room's joins that room.
+    private var roomsByLookAlike: [String: Room] = [:]
     private var dirtyRooms: [Room] = []
     private var flushQueue: [Session] = []
     /// Sessions the engine must close at once (see `HubEvent.terminated`), drained by `takeTerminated`.
@@ -35,6 +40,7 @@ public final class ChatHub {
         let lobby = Room(name: Self.lobbyName, key: Names.key(Self.lobbyName), limits: limits)
         self.lobby = lobby
         rooms[lobby.key] = lobby
+        for key in Names.lookAlikeKeys(lobby.name) { roomsByLookAlike[key] = lobby }
     }
 
     deinit {
@@ -127,7 +133,7 @@ public final class ChatHub {
             case .command:
                 sendError("name-required", "send your name first", to: session)
             case .message:
-                claimName(String(decoding: line, as: UTF8.self), for: session)
+                claimName(String(decoding: line, as: UTF8.self), for: session, now: now)
             }
             return
         }
@@ -144,17 +150,37 @@ public final class ChatHub {
         sendError("line-too-long", "line longer than \(limits.maxLineBytes) bytes; it was discarded", to: session)
     }
 
-    private func claimName(_ name: String, for session: Session) {
+    private func claimName(_ name: String, for session: Session, now: UInt64) {
+        // A refused name costs a token of the rate limit, like a line: checking a name (NFD, three
+        // skeletons) takes tens of microseconds, and unmetered retries would let an unnamed client burn
+        // CPU at will. With no token left the name is not even checked. The accepted name is free, so a
+        // client that gets in at once starts with its whole burst. (A copy of the bucket asks whether a
+        // token is there without taking it.)
+        var probe = session.bucket
+        if !probe.take(now: now) {
+            onEvent?(.rateLimited(session))
+            sendError("rate-limited", "more than \(limits.messageRate.compactDescription) refused names per second; this one was not considered", to: session)
+            return
+        }
         if let problem = Names.validate(name) {
+            _ = session.bucket.take(now: now)
             sendError("name-invalid", Names.explain(problem) + "; send another name", to: session)
             return
         }
         let key = Names.key(name)
         if sessionsByName[key] != nil {
+            _ = session.bucket.take(now: now)
             sendError("name-taken", "\(name) is already online; send another name", to: session)
             return
         }
+        let lookAlikeKeys = Names.lookAlikeKeys(name)
+        if let holder = lookAlikeHolder(lookAlikeKeys, other: session) {
+            _ = session.bucket.take(now: now)
+            sendError("name-taken", "\(name) looks like \(holder.name ?? "?"), who is online; send another name", to: session)
+            return
+        }
         sessionsByName[key] = session
+        for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
         session.name = name
         session.nameKey = key
         session.phase = .named
@@ -204,12 +230,16 @@ public final class ChatHub {
                 return
             }
             let key = Names.key(roomName)
-            if session.current?.room.key == key {
-                sendError("already-in-room", "you are already in #\(session.current!.room.name)", to: session)
+            let lookAlikeKeys = Names.lookAlikeKeys(roomName)
+            // A room that looks like an existing one *is* that one (as `#DEV` is `#dev`): nobody can open a
+            // look-alike `#Iobby` beside `#lobby`, and the `SYS Room:` reply shows the spelling joined.
+            let existing = rooms[key] ?? lookAlikeKeys.lazy.compactMap { self.roomsByLookAlike[$0] }.first
+            if let existing, session.current?.room === existing {
+                sendError("already-in-room", "you are already in #\(existing.name)", to: session)
                 return
             }
             let room: Room
-            if let existing = rooms[key] {
+            if let existing {
                 room = existing
             } else {
                 guard rooms.count < limits.maxRooms else {
@@ -218,6 +248,7 @@ public final class ChatHub {
                 }
                 room = Room(name: roomName, key: key, limits: limits)
                 rooms[key] = room
+                for lookAlike in lookAlikeKeys { roomsByLookAlike[lookAlike] = room }
             }
             if let current = session.current {
                 leave(current, announcement: "Left: \(name) (to #\(room.name))")
@@ -250,8 +281,15 @@ public final class ChatHub {
                 sendError("name-taken", "\(newName) is already online", to: session)
                 return
             }
-            if let oldKey = session.nameKey { sessionsByName[oldKey] = nil }
+            // Looking like one's own name is fine (`/nick aIice` for alice); like someone else's is not.
+            let lookAlikeKeys = Names.lookAlikeKeys(newName)
+            if let holder = lookAlikeHolder(lookAlikeKeys, other: session) {
+                sendError("name-taken", "\(newName) looks like \(holder.name ?? "?"), who is online", to: session)
+                return
+            }
+            forgetName(session)
             sessionsByName[key] = session
+            for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
             session.name = newName
             session.nameKey = key
             for subscription in session.subscriptions where subscription.endOffset == nil {
@@ -342,13 +380,24 @@ public final class ChatHub {
     private func retireIfUnused(_ room: Room) {
         if room !== lobby && room.isUnused && rooms[room.key] === room {
             rooms[room.key] = nil
+            for key in Names.lookAlikeKeys(room.name) where roomsByLookAlike[key] === room { roomsByLookAlike[key] = nil }
         }
     }
 
+    /// Removes the session's name and its look-alike keys (recomputed from the name they were made from).
     private func forgetName(_ session: Session) {
         if let key = session.nameKey, sessionsByName[key] === session {
             sessionsByName[key] = nil
         }
+        if let name = session.name {
+            for key in Names.lookAlikeKeys(name) where sessionsByLookAlike[key] === session { sessionsByLookAlike[key] = nil }
+        }
+    }
+
+    /// The named session, other than `session`, that holds one of `keys`, if any.
+    private func lookAlikeHolder(_ keys: [String], other session: Session) -> Session? {
+        for key in keys { if let holder = sessionsByLookAlike[key], holder !== session { return holder } }
+        return nil
     }
 
     // MARK: Output

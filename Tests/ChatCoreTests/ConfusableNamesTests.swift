@@ -152,4 +152,136 @@ final class ConfusableNamesTests: XCTestCase {
             }
         }
     }
+
+    // MARK: Issue 9, finding 4: every example is refused or taken
+
+    /// The names from issue 9 with `alice`, `KATE`, `철수` and `admin` online: each is refused as invalid
+    /// or (valid but) taken, checked through the hub exactly as a client would send them.
+    func testEveryLookAlikeFromTheIssueIsRefusedOrTaken() {
+        let h = HubHarness()
+        let online = ["alice", "KATE", "철수", "admin"].map { h.login($0) }
+        for session in online { _ = h.lines(session) }
+        let invalid: [String] = [
+            "alice\u{34F}", "alice\u{FE0F}", "alice\u{FE00}", "alice\u{E0100}", "alice\u{180B}", "alice\u{17B4}",
+            "철수\u{3164}", "\u{3164}", String(repeating: "\u{3164}", count: 32), "\u{115F}", "\u{1160}",
+            "a" + String(repeating: "\u{301}", count: 63),
+        ]
+        let taken: [String] = [
+            "\u{430}\u{4CF}\u{456}\u{441}\u{435}", "ΚΑΤΕ", "ᏦᎪᎢᎬ", "a\u{1C0}ice", "aIice", "adrnin", "kate", "κατε", "ALICE",
+        ]
+        for name in invalid + taken {
+            let c = h.connect()
+            _ = h.lines(c)
+            h.send(name, from: c)
+            let reply = h.lines(c)
+            let expected = invalid.contains(name) ? "ERR name-invalid " : "ERR name-taken "
+            XCTAssertEqual(reply.count, 1, name.debugDescription)
+            XCTAssertTrue(reply.first?.hasPrefix(expected) == true, "\(name.debugDescription): \(reply)")
+            XCTAssertEqual(c.phase, .awaitingName, name.debugDescription)
+        }
+        XCTAssertEqual(h.hub.namedCount, 4)
+        for session in online { XCTAssertEqual(h.lines(session), [], "nothing was announced") }
+    }
+
+    func testLookAlikeReplySaysWhoItLooksLike() {
+        let h = HubHarness()
+        _ = h.login("alice")
+        let c = h.connect()
+        _ = h.lines(c)
+        h.send("\u{430}\u{4CF}\u{456}\u{441}\u{435}", from: c)
+        XCTAssertEqual(h.lines(c), ["ERR name-taken \u{430}\u{4CF}\u{456}\u{441}\u{435} looks like alice, who is online; send another name"])
+    }
+
+    // MARK: Hub: the look-alike index follows renames, departures and rooms
+
+    func testRenamesAndDeparturesKeepTheLookAlikeIndexExact() {
+        let h = HubHarness()
+        let alice = h.login("alice")
+        let bob = h.login("bob")
+        _ = h.lines(alice)
+        let cyrillic = "\u{430}\u{4CF}\u{456}\u{441}\u{435}"
+        /// Sends `line` from `session` and returns what it got (private replies come before room lines).
+        func run(_ line: String, from session: Session) -> [String] {
+            h.send(line, from: session)
+            let got = h.lines(session)
+            _ = h.lines(session === alice ? bob : alice)
+            return got
+        }
+
+        XCTAssertEqual(run("/nick \(cyrillic)", from: bob), ["ERR name-taken \(cyrillic) looks like alice, who is online"])
+        XCTAssertEqual(bob.name, "bob")
+        XCTAssertEqual(run("/nick aIice", from: alice), ["SYS #lobby Nick: alice -> aIice"],
+                       "a look-alike of one's own name is fine")
+        XCTAssertEqual(run("/nick alice", from: bob), ["ERR name-taken alice looks like aIice, who is online"])
+        XCTAssertEqual(run("/nick carol", from: alice), ["SYS #lobby Nick: aIice -> carol"])
+        XCTAssertEqual(run("/nick caroI", from: bob), ["ERR name-taken caroI looks like carol, who is online"])
+        XCTAssertEqual(run("/nick \(cyrillic)", from: bob), ["SYS #lobby Nick: bob -> \(cyrillic)"],
+                       "the keys of alice's old names were released")
+
+        // Leaving, politely or not, releases the keys too.
+        h.send("/quit", from: alice)
+        let c = h.connect()
+        _ = h.lines(c)
+        h.send("caroI", from: c)
+        XCTAssertEqual(c.phase, .named, "carol has quit")
+        h.hub.remove(bob, reason: "connection reset by peer")
+        let d = h.connect()
+        _ = h.lines(d)
+        h.send("alice", from: d)
+        XCTAssertEqual(d.phase, .named, "the Cyrillic look-alike is gone")
+        XCTAssertEqual(h.hub.namedCount, 2)
+    }
+
+    func testARoomThatLooksLikeAnExistingRoomIsThatRoom() {
+        let h = HubHarness()
+        let a = h.login("a")
+        let b = h.login("b")
+        _ = h.lines(a)
+        h.send("/join #Iobby", from: a)
+        XCTAssertEqual(h.lines(a), ["ERR already-in-room you are already in #lobby"], "#Iobby (capital I) is #lobby")
+
+        h.send("/join alice", from: a)
+        _ = h.lines(a)
+        let cyrillic = "\u{430}\u{4CF}\u{456}\u{441}\u{435}"
+        h.send("/join #\(cyrillic)", from: b)
+        XCTAssertTrue(h.lines(b).contains("SYS Room: #alice; members (2): a b"), "joined the existing room")
+        XCTAssertEqual(h.hub.roomCount, 2)
+        h.send("/join ALICE", from: a)
+        XCTAssertTrue(h.lines(a).contains("ERR already-in-room you are already in #alice"))
+
+        // Once #alice is gone, the look-alike is a name like any other and makes its own room.
+        h.send("/join lobby", from: a)
+        h.send("/join lobby", from: b)
+        _ = h.lines(a)
+        _ = h.lines(b)
+        XCTAssertEqual(h.hub.roomCount, 1)
+        h.send("/join \(cyrillic)", from: a)
+        XCTAssertTrue(h.lines(a).contains("SYS Room: #\(cyrillic); members (1): a"))
+        h.send("/join alice", from: b)
+        XCTAssertTrue(h.lines(b).contains("SYS Room: #\(cyrillic); members (2): a b"))
+    }
+
+    /// Checking a name is the dearest thing an unnamed client can ask for, so a refused name draws on the
+    /// session's rate-limit bucket (burst 40, 20/s by default) like a line; the accepted name is free.
+    func testRefusedNamesDrawOnTheRateLimit() {
+        let h = HubHarness()
+        let a = h.connect()
+        _ = h.lines(a)
+        h.send("alice", from: a)
+        for i in 0..<40 { h.send("m\(i)", from: a) }
+        XCTAssertTrue(h.lines(a).allSatisfy { !$0.hasPrefix("ERR") }, "a name accepted at once leaves the whole burst")
+
+        let c = h.connect()
+        _ = h.lines(c)
+        for i in 0..<40 { h.send("\u{4E00}" + pad(i, 2) + "_\u{1EC7}\u{3164}", from: c) }  // invalid: a filler
+        let replies = h.lines(c)
+        XCTAssertEqual(replies.count, 40)
+        XCTAssertTrue(replies.allSatisfy { $0.hasPrefix("ERR name-invalid ") }, "\(replies.first ?? "")")
+        h.send("carol", from: c)
+        XCTAssertEqual(h.lines(c), ["ERR rate-limited more than 20 refused names per second; this one was not considered"])
+        XCTAssertEqual(c.phase, .awaitingName)
+        h.now += 100_000_000  // 0.1 s: two tokens
+        h.send("carol", from: c)
+        XCTAssertEqual(c.phase, .named)
+    }
 }
