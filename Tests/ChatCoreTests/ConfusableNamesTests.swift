@@ -104,6 +104,7 @@ final class ConfusableNamesTests: XCTestCase {
         XCTAssertTrue(meet("κατε", "KATE"), "lower-case Greek whose capitals look like KATE")
         XCTAssertTrue(meet("aIice", "Alice"), "spelled form meets folded form")
         XCTAssertTrue(meet("ᏦᎪᎢᎬ", "Kate"))
+        XCTAssertTrue(meet("Том", "Tom"), "Cyrillic and Latin with identical capitals (docs/PROTOCOL.md)")
         XCTAssertFalse(meet("Ali", "All"), "i and l stay apart: the skeleton is never case-mixed")
         XCTAssertFalse(meet("AIICE", "ALICE"))
         XCTAssertEqual(Names.lookAlikeKeys("alice"), ["alice", "ALlCE"], "no duplicates; I is mapped to l")
