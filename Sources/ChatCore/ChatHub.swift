@@ -29,6 +29,11 @@ public final class ChatHub {
     private var roomsReply: [UInt8]?
     /// Named sessions whose `Online:` is not yet public (see `ChatLimits.presenceDelay`), oldest first.
     private var pendingPresence: [Session] = []
+    /// Every look-alike key (`Names.lookAlikeKeys`) of every named session → that session. A name with a
+    /// key held by another session is taken, so no two online names look alike and each key has one holder.
+    private var sessionsByLookAlike: [String: Session] = [:]
+    /// The same for rooms: a `/join` of a name that looks like an existing room's joins that room.
+    private var roomsByLookAlike: [String: Room] = [:]
     private var dirtyRooms: [Room] = []
     private var flushQueue: [Session] = []
     /// Sessions the engine must close at once (see `HubEvent.terminated`), drained by `takeTerminated`.
@@ -48,6 +53,7 @@ public final class ChatHub {
         self.lobby = lobby
         rooms[lobby.key] = lobby
         sortedRooms = [lobby]
+        for key in Names.lookAlikeKeys(lobby.name) { roomsByLookAlike[key] = lobby }
     }
 
     deinit {
@@ -160,16 +166,36 @@ public final class ChatHub {
     }
 
     private func claimName(_ name: String, for session: Session, now: UInt64) {
+        // A refused name costs a token of the rate limit, like a line: checking a name (NFD, three
+        // skeletons) takes tens of microseconds, and unmetered retries would let an unnamed client burn
+        // CPU at will. With no token left the name is not even checked. The accepted name is free, so a
+        // client that gets in at once starts with its whole burst. (A copy of the bucket asks whether a
+        // token is there without taking it.)
+        var probe = session.bucket
+        if !probe.take(now: now) {
+            onEvent?(.rateLimited(session))
+            sendError("rate-limited", "more than \(limits.messageRate.compactDescription) refused names per second; this one was not considered", to: session)
+            return
+        }
         if let problem = Names.validate(name) {
+            _ = session.bucket.take(now: now)
             sendError("name-invalid", Names.explain(problem) + "; send another name", to: session)
             return
         }
         let key = Names.key(name)
         if sessionsByName[key] != nil {
+            _ = session.bucket.take(now: now)
             sendError("name-taken", "\(name) is already online; send another name", to: session)
             return
         }
+        let lookAlikeKeys = Names.lookAlikeKeys(name)
+        if let holder = lookAlikeHolder(lookAlikeKeys, other: session) {
+            _ = session.bucket.take(now: now)
+            sendError("name-taken", "\(name) looks like \(holder.name ?? "?"), who is online; send another name", to: session)
+            return
+        }
         sessionsByName[key] = session
+        for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
         session.name = name
         session.nameKey = key
         session.phase = .named
@@ -264,12 +290,16 @@ public final class ChatHub {
                 return
             }
             let key = Names.key(roomName)
-            if session.current?.room.key == key {
-                sendError("already-in-room", "you are already in #\(session.current!.room.name)", to: session)
+            let lookAlikeKeys = Names.lookAlikeKeys(roomName)
+            // A room that looks like an existing one *is* that one (as `#DEV` is `#dev`): nobody can open a
+            // look-alike `#Iobby` beside `#lobby`, and the `SYS Room:` reply shows the spelling joined.
+            let existing = rooms[key] ?? lookAlikeKeys.lazy.compactMap { self.roomsByLookAlike[$0] }.first
+            if let existing, session.current?.room === existing {
+                sendError("already-in-room", "you are already in #\(existing.name)", to: session)
                 return
             }
             let room: Room
-            if let existing = rooms[key] {
+            if let existing {
                 room = existing
             } else {
                 guard rooms.count < limits.maxRooms else {
@@ -279,6 +309,7 @@ public final class ChatHub {
                 room = Room(name: roomName, key: key, limits: limits, memory: ringMemory)
                 rooms[key] = room
                 insertSorted(room)
+                for lookAlike in lookAlikeKeys { roomsByLookAlike[lookAlike] = room }
             }
             // A newcomer whose arrival was never announced leaves without a `Left:`; its `Joined:` is public.
             let wasAnnounced = !withdrawPendingPresence(session)
@@ -319,8 +350,15 @@ public final class ChatHub {
                 sendError("name-taken", "\(newName) is already online", to: session)
                 return
             }
-            if let oldKey = session.nameKey { sessionsByName[oldKey] = nil }
+            // Looking like one's own name is fine (`/nick aIice` for alice); like someone else's is not.
+            let lookAlikeKeys = Names.lookAlikeKeys(newName)
+            if let holder = lookAlikeHolder(lookAlikeKeys, other: session) {
+                sendError("name-taken", "\(newName) looks like \(holder.name ?? "?"), who is online", to: session)
+                return
+            }
+            forgetName(session)
             sessionsByName[key] = session
+            for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
             session.name = newName
             session.nameKey = key
             for subscription in session.subscriptions where subscription.endOffset == nil {
@@ -418,6 +456,7 @@ public final class ChatHub {
             rooms[room.key] = nil
             if let index = sortedRooms.firstIndex(where: { $0 === room }) { sortedRooms.remove(at: index) }
             roomsReply = nil
+            for key in Names.lookAlikeKeys(room.name) where roomsByLookAlike[key] === room { roomsByLookAlike[key] = nil }
         }
     }
 
@@ -444,10 +483,20 @@ public final class ChatHub {
         for room in sortedRooms where room.ring.capacity > room.ring.initialCapacity { room.shrinkIfCaughtUp() }
     }
 
+    /// Removes the session's name and its look-alike keys (recomputed from the name they were made from).
     private func forgetName(_ session: Session) {
         if let key = session.nameKey, sessionsByName[key] === session {
             sessionsByName[key] = nil
         }
+        if let name = session.name {
+            for key in Names.lookAlikeKeys(name) where sessionsByLookAlike[key] === session { sessionsByLookAlike[key] = nil }
+        }
+    }
+
+    /// The named session, other than `session`, that holds one of `keys`, if any.
+    private func lookAlikeHolder(_ keys: [String], other session: Session) -> Session? {
+        for key in keys { if let holder = sessionsByLookAlike[key], holder !== session { return holder } }
+        return nil
     }
 
     // MARK: Output
