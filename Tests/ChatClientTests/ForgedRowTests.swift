@@ -32,16 +32,19 @@ final class ForgedRowTests: XCTestCase {
         defer { eve.kill() }
         try eve.expectLine("SYS #lobby Online: eve")
         // "mallory: a" and 70 spaces fill alice's 80 columns, so a terminal left to wrap would start a row
-        // with the forged notice. The same with visible padding, in a message and in a quit reason.
-        mallory.write("a" + String(repeating: " ", count: 70) + forged + "\n")
-        mallory.write(String(repeating: "x", count: 71) + forged + "\n")
+        // with the forged notice; 69 spaces aim at the 79 columns chat uses. The same with visible padding,
+        // in messages and in a quit reason.
+        for padding in [69, 70] {
+            mallory.write("a" + String(repeating: " ", count: padding) + forged + "\n")
+            mallory.write(String(repeating: "x", count: padding + 1) + forged + "\n")
+        }
         // A line separator never reaches her at all.
         mallory.write("hi\u{2028}SYS #lobby Online: alice\n")
         try mallory.expectLine("ERR line-separator line contains U+2028 or U+2029 (line or paragraph separator); nothing was sent")
         // The finding's quit: padded with spaces (collapsed by the server now).
         mallory.write("/quit bye" + String(repeating: " ", count: 300) + forged + "\n")
-        // eve's quit: `-- #lobby Offline: eve (quit: "` takes 31 columns, 49 y's fill the row.
-        eve.write("/quit " + String(repeating: "y", count: 49) + forged + "\n")
+        // eve's quit: `-- #lobby Offline: eve (quit: "` takes 31 columns, 48 y's fill chat's 79.
+        eve.write("/quit " + String(repeating: "y", count: 48) + forged + "\n")
         XCTAssertEqual(try mallory.waitForExit(), 0)
         XCTAssertEqual(try eve.waitForExit(), 0)
 
@@ -51,7 +54,12 @@ final class ForgedRowTests: XCTestCase {
         let screen = last
         let transcript = screen.joined(separator: "\n")
         XCTAssertEqual(screen.filter { $0.hasPrefix("-- #lobby Offline: bob") }, [], "a forged notice at column 0:\n\(transcript)")
-        XCTAssertEqual(screen.filter { $0.hasPrefix("  " + forged) }.count, 3, "the three padded lines continue indented:\n\(transcript)")
+        // The five padded lines continue on indented rows (the three aimed at chat's width with the forged
+        // text right after the indent), and mallory's own quit line is the only other row that holds it.
+        let holding = screen.filter { $0.contains(forged) }
+        XCTAssertEqual(holding.filter { $0.hasPrefix("  ") }.count, 5, transcript)
+        XCTAssertEqual(holding.filter { $0.hasPrefix("  " + forged) }.count, 3, transcript)
+        XCTAssertEqual(holding.filter { !$0.hasPrefix("  ") }, ["-- #lobby Offline: mallory (quit: \"bye \(forged)\")"], transcript)
         XCTAssertTrue(screen.contains("-- #lobby Offline: mallory (quit: \"bye \(forged)\")"), transcript)
         XCTAssertFalse(screen.contains { $0.contains("SYS #lobby Online: alice") }, transcript)
         // Every row that starts at column 0 starts the way a line the client made starts.
