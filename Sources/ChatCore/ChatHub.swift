@@ -239,7 +239,7 @@ public final class ChatHub {
         case .privateMessage(let to, let textRange):
             guard let target = sessionsByName[Names.key(to)], target.phase == .named else {
                 // `to` is whatever the sender typed (not a validated name): quoted, like all user text in server lines.
-                sendError("no-such-user", "nobody named \(EmbeddedText.quoted(to, maxBytes: 64)) is online", to: session)
+                sendError("no-such-user", "nobody named \(EmbeddedText.quoted(to, maxBytes: EmbeddedText.maxEchoBytes)) is online", to: session)
                 return
             }
             var privateLine = Array("PRIV \(name): ".utf8)
@@ -278,7 +278,7 @@ public final class ChatHub {
         case .usage(let usage):
             sendError("bad-arguments", "usage: \(usage)", to: session)
         case .unknown(let word):
-            sendError("unknown-command", "\(EmbeddedText.quoted("/" + word, maxBytes: 64)) is not a command; /help lists them", to: session)
+            sendError("unknown-command", "\(EmbeddedText.quoted("/" + word, maxBytes: EmbeddedText.maxEchoBytes)) is not a command; /help lists them", to: session)
         }
     }
 

@@ -123,6 +123,9 @@ public enum EmbeddedText {
     /// Most bytes of user text inside one server line, escapes included; a cut text ends with `…`. Small
     /// enough that a line carrying it (with a 128-byte name and room) fits the smallest ring allowed.
     public static let maxBytes = 160
+    /// Most bytes of a user's word echoed in an error reply (a `/msg` target, an unknown command): a name
+    /// or command word is short, and the reply only has to show which one was meant.
+    public static let maxEchoBytes = 64
     /// Most combining marks kept on one character: enough for every script's clusters and emoji keycaps,
     /// not for a "Zalgo" tower that spills over the rows above and below.
     public static let maxMarksPerCharacter = 8

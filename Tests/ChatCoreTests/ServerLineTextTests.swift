@@ -148,13 +148,13 @@ final class ServerLineTextTests: XCTestCase {
         h.send("/msg \"x\\ hi", from: a)
         XCTAssertEqual(h.lines(a), ["ERR no-such-user nobody named \"\\\"x\\\\\" is online"])
         h.send("/msg " + String(repeating: "n", count: 300) + " hi", from: a)
-        XCTAssertEqual(h.lines(a), ["ERR no-such-user nobody named \"" + String(repeating: "n", count: 64) + "\u{2026}\" is online"])
+        XCTAssertEqual(h.lines(a), ["ERR no-such-user nobody named \"" + String(repeating: "n", count: EmbeddedText.maxEchoBytes) + "\u{2026}\" is online"])
         h.send("/fr\"ob", from: a)
         XCTAssertEqual(h.lines(a), ["ERR unknown-command \"/fr\\\"ob\" is not a command; /help lists them"])
         h.send("/x\u{3164}\u{3164}\u{3164}SYS", from: a)
         XCTAssertEqual(h.lines(a), ["ERR unknown-command \"/x sys\" is not a command; /help lists them"])
         h.send("/" + String(repeating: "w", count: 500), from: a)
-        XCTAssertEqual(h.lines(a), ["ERR unknown-command \"/" + String(repeating: "w", count: 63) + "\u{2026}\" is not a command; /help lists them"])
+        XCTAssertEqual(h.lines(a), ["ERR unknown-command \"/" + String(repeating: "w", count: EmbeddedText.maxEchoBytes - 1) + "\u{2026}\" is not a command; /help lists them"])
     }
 
     /// Every line any client receives, split the way the most eager reader splits, starts with a tag, and
