@@ -163,10 +163,22 @@ public final class Client {
             text = timestampPrefix(hour: now.hour, minute: now.minute, second: now.second)
         }
         if interactive {
-            writeOut("\r\u{1B}[K" + text + palette.paint(line.text, line.kind) + "\n" + inputLineText())
+            writeOut(Self.rowsText(line, prefix: text, columns: columns, palette: palette) + inputLineText())
         } else if let raw {
             writeOut(text + DisplayLine.sanitize(raw) + "\n")
         }
+    }
+
+    /// What `show` writes for `line` in a terminal: its rows (`ScreenRows`), each on a cleared row and painted
+    /// on its own, with the terminal's auto-wrap (DECAWM) off while they are written, so that every row break on
+    /// the screen is one the client made and marked. Auto-wrap is back on before the input line is drawn.
+    static func rowsText(_ line: DisplayLine, prefix: String, columns: Int, palette: Palette) -> String {
+        let rows = ScreenRows.wrap(line.text, columns: columns, used: DisplayWidth.of(prefix))
+        var text = "\u{1B}[?7l"
+        for (index, row) in rows.enumerated() {
+            text += "\r\u{1B}[K" + (index == 0 ? prefix : ScreenRows.indent) + palette.paint(row, line.kind) + "\n"
+        }
+        return text + "\u{1B}[?7h"
     }
 
     /// A message from the client itself: on screen in a terminal, on stderr in pipe mode.

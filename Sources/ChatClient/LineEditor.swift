@@ -97,11 +97,14 @@ public struct LineEditor: Sendable {
     }
 
     /// Inserts typed or pasted text at the cursor. Controls are dropped (the server refuses them anyway);
-    /// a combining mark typed after a letter joins that letter's grapheme cluster.
+    /// a pasted U+2028/U+2029 (a line break to some programs, refused by the server) becomes a space, as the
+    /// line being edited is one line; a combining mark typed after a letter joins that letter's grapheme cluster.
     public mutating func insert(_ text: String) {
         let clean = text.unicodeScalars.filter { scalar in
             let v = scalar.value
             return !(v < 0x20 || (v >= 0x7F && v < 0xA0))
+        }.map { scalar -> Unicode.Scalar in
+            scalar.value == 0x2028 || scalar.value == 0x2029 ? " " : scalar
         }
         guard !clean.isEmpty else { return }
         var before = String(characters[..<cursor])

@@ -89,20 +89,53 @@ public struct DisplayLine: Equatable, Sendable {
         self.text = DisplayLine.sanitize(text)
     }
 
-    /// Replaces terminal controls (C0 but tab, DEL, C1) with U+FFFD: chatd refuses them in user text, but a
-    /// client must not trust that the peer is chatd. An escape sequence on the screen could rewrite it.
+    /// Makes a line safe to print. chatd refuses all of this in user text, but a client must not trust that
+    /// the peer is chatd:
+    /// - terminal controls (C0 but tab, DEL, C1) become U+FFFD: an escape sequence could rewrite the screen;
+    /// - so do U+2028 and U+2029: whatever reads our output line by line could split there;
+    /// - a bidi embedding, override or isolate (U+202A–U+202E, U+2066–U+2069) left open is closed at the end
+    ///   of the line, and a closer with nothing of its kind open is dropped, so no reordering reaches the
+    ///   next line or what the client prints after the text.
     public static func sanitize(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        guard text.unicodeScalars.contains(where: { isControl($0) || isBidi($0) }) else { return text }
         var clean = String.UnicodeScalarView()
+        var open: [Unicode.Scalar] = []  // the closer each open control needs, innermost last
         for scalar in text.unicodeScalars {
-            clean.append(isControl(scalar) ? "\u{FFFD}" : scalar)
+            if isControl(scalar) {
+                clean.append("\u{FFFD}")
+                continue
+            }
+            switch scalar.value {
+            case 0x202A, 0x202B, 0x202D, 0x202E:
+                open.append("\u{202C}")
+            case 0x2066, 0x2067, 0x2068:
+                open.append("\u{2069}")
+            case 0x202C, 0x2069:
+                // UAX #9: a PDI also closes the embeddings opened inside its isolate; an unmatched closer is dropped.
+                if scalar == "\u{2069}", let isolate = open.lastIndex(of: "\u{2069}") {
+                    for closer in open[(isolate + 1)...].reversed() { clean.append(closer) }
+                    open.removeSubrange(isolate...)
+                } else if scalar == "\u{202C}", open.last == "\u{202C}" {
+                    open.removeLast()
+                } else {
+                    continue
+                }
+            default:
+                break
+            }
+            clean.append(scalar)
         }
+        for closer in open.reversed() { clean.append(closer) }
         return String(clean)
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         let v = scalar.value
-        return (v < 0x20 && v != 0x09) || (v >= 0x7F && v < 0xA0)
+        return (v < 0x20 && v != 0x09) || (v >= 0x7F && v < 0xA0) || v == 0x2028 || v == 0x2029
+    }
+
+    private static func isBidi(_ scalar: Unicode.Scalar) -> Bool {
+        (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
     }
 
     /// How a server line is shown; `currentRoom` is left out of lines about it, to keep them short.

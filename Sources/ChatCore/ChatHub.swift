@@ -78,7 +78,8 @@ public final class ChatHub {
     }
 
     /// Starts an orderly close: leaves rooms (announcing `Offline:` unless `announce` is false), then sends what
-    /// is pending, then `finalLine`, after which `isFinished` is set. Idempotent.
+    /// is pending, then `finalLine`, after which `isFinished` is set. Idempotent. `reason` and `finalLine` are
+    /// the server's own text: user text goes in only as `EmbeddedText.quoted` (see `quit`).
     public func beginClose(_ session: Session, reason: String, finalLine: String?, announce: Bool = true) {
         guard session.phase != .closing else { return }
         let wasNamed = session.phase == .named
@@ -130,6 +131,10 @@ public final class ChatHub {
                 sendError("invalid-utf8", "line is not valid UTF-8; nothing was sent", to: session)
             case .controlCharacter:
                 sendError("control-character", "line contains control characters (ESC, NUL, ...); nothing was sent", to: session)
+            case .lineSeparator:
+                sendError("line-separator", "line contains U+2028 or U+2029 (line or paragraph separator); nothing was sent", to: session)
+            case .unbalancedBidi:
+                sendError("unbalanced-bidi", "line leaves a bidi override or isolate open, or closes one never opened; close each with U+202C (PDF) or U+2069 (PDI); nothing was sent", to: session)
             }
             return
         }
@@ -143,7 +148,7 @@ public final class ChatHub {
             switch parsed {
             case .empty: return
             case .command(.quit(let reason)):
-                beginClose(session, reason: reason.isEmpty ? "quit" : "quit: \(reason)", finalLine: "SYS Bye: \(reason.isEmpty ? "goodbye" : reason)")
+                quit(session, reason: reason)
             case .command(.help): sendHelp(to: session)
             case .command:
                 sendError("name-required", "send your name first", to: session)
@@ -333,7 +338,8 @@ public final class ChatHub {
             room.whoReply!.withUnsafeBytes { enqueue($0, to: session) }
         case .privateMessage(let to, let textRange):
             guard let target = sessionsByName[Names.key(to)], target.phase == .named else {
-                sendError("no-such-user", "nobody named \(to) is online", to: session)
+                // `to` is whatever the sender typed (not a validated name): quoted, like all user text in server lines.
+                sendError("no-such-user", "nobody named \(EmbeddedText.quoted(to, maxBytes: EmbeddedText.maxEchoBytes)) is online", to: session)
                 return
             }
             var privateLine = Array("PRIV \(name): ".utf8)
@@ -376,13 +382,25 @@ public final class ChatHub {
                 publish(prefix, UnsafeRawBufferPointer(rebasing: line[textRange]), in: subscription.room, from: subscription)
             }
         case .quit(let reason):
-            beginClose(session, reason: reason.isEmpty ? "quit" : "quit: \(reason)", finalLine: "SYS Bye: \(reason.isEmpty ? "goodbye" : reason)")
+            quit(session, reason: reason)
         case .help:
             sendHelp(to: session)
         case .usage(let usage):
             sendError("bad-arguments", "usage: \(usage)", to: session)
         case .unknown(let word):
-            sendError("unknown-command", "/\(word) is not a command; /help lists them", to: session)
+            sendError("unknown-command", "\(EmbeddedText.quoted("/" + word, maxBytes: EmbeddedText.maxEchoBytes)) is not a command; /help lists them", to: session)
+        }
+    }
+
+    /// `/quit [REASON]`. The reason is user text, so it reaches the room (`Offline:`) and the quitter (`Bye:`)
+    /// only quoted and cleaned (`EmbeddedText`); a reason with nothing visible in it counts as none.
+    private func quit(_ session: Session, reason raw: String) {
+        let reason = EmbeddedText.clean(raw)
+        if reason.isEmpty {
+            beginClose(session, reason: "quit", finalLine: "SYS Bye: goodbye")
+        } else {
+            let quoted = EmbeddedText.quote(reason)
+            beginClose(session, reason: "quit: \(quoted)", finalLine: "SYS Bye: \(quoted)")
         }
     }
 

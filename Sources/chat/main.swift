@@ -13,7 +13,8 @@ struct ChatCommand: ParsableCommand {
             In a terminal (stdin and stdout both terminals) chat edits the line you type while messages \
             arrive above it. Without --name it asks for a name, and asks again if the server refuses it.
             Own messages are green, private messages magenta, server notices dim cyan, errors red; \
-            set NO_COLOR to turn colours off.
+            set NO_COLOR to turn colours off. A line wider than the terminal continues on rows indented by \
+            two spaces, so only the start of a line is ever at the left edge.
 
             KEYS
               Enter                  send the line

@@ -97,6 +97,13 @@ final class LineEditorTests: XCTestCase {
         XCTAssertEqual(editor.text, "a[2Jbcd")
     }
 
+    func testPastedLineSeparatorsBecomeSpaces() {
+        var editor = LineEditor()
+        editor.insert("one\u{2028}two\u{2029}three")
+        XCTAssertEqual(editor.text, "one two three")
+        XCTAssertEqual(editor.cursor, 13)
+    }
+
     func testWordMovesAndDeleteWord() {
         var editor = LineEditor()
         type(&editor, .text("one two  three"), .wordLeft)

@@ -31,7 +31,7 @@ final class PipeModeTests: XCTestCase {
         try bob.expectLine("SYS #lobby Offline: alice (connection closed by client)")
         bob.write("/quit done\n")
         XCTAssertEqual(try bob.waitForExit(), 0)
-        XCTAssertTrue(bob.stdoutLines.contains("SYS Bye: done"), bob.stdout)
+        XCTAssertTrue(bob.stdoutLines.contains("SYS Bye: \"done\""), bob.stdout)
     }
 
     func testUnreachableServerIsOneLineAndStatus3() throws {

@@ -32,10 +32,13 @@ final class TestServer: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var stopped = false
 
-    init(port: UInt16 = 0) throws {
+    /// `presenceDelayNanoseconds`: see `ChatLimits.presenceDelay` (nil: the server's default).
+    init(port: UInt16 = 0, presenceDelayNanoseconds: UInt64? = nil) throws {
         var config = ServerConfig()
         config.listen = [SocketAddress(parsing: "127.0.0.1:\(port)")!]
         config.maxClientsPerAddress = 0
+        config.connectRate = 0  // the client tests reconnect often from 127.0.0.1
+        if let presenceDelayNanoseconds { config.chat.presenceDelay = presenceDelayNanoseconds }
         config.tickInterval = 0.05
         config.shutdownGrace = 2
         config.logger.logLevel = .critical

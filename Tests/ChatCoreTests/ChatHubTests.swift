@@ -306,7 +306,7 @@ final class ChatHubTests: XCTestCase {
         XCTAssertEqual(h.lines(a), [])
         XCTAssertEqual(h.lines(c), [])
         h.send("/msg Nobody hi", from: a)
-        XCTAssertEqual(h.lines(a), ["ERR no-such-user nobody named Nobody is online"])
+        XCTAssertEqual(h.lines(a), ["ERR no-such-user nobody named \"Nobody\" is online"])
         h.send("/msg Bob", from: a)
         XCTAssertEqual(h.lines(a), ["ERR bad-arguments usage: /msg NAME TEXT"])
         // An unnamed session is not reachable.
@@ -367,9 +367,9 @@ final class ChatHubTests: XCTestCase {
         XCTAssertEqual(help.count, 5)
         XCTAssertTrue(help.allSatisfy { $0.hasPrefix("SYS Help: ") })
         h.send("/frob x", from: a)
-        XCTAssertEqual(h.lines(a), ["ERR unknown-command /frob is not a command; /help lists them"])
+        XCTAssertEqual(h.lines(a), ["ERR unknown-command \"/frob\" is not a command; /help lists them"])
         h.send("/FROB", from: a)
-        XCTAssertEqual(h.lines(a), ["ERR unknown-command /frob is not a command; /help lists them"])
+        XCTAssertEqual(h.lines(a), ["ERR unknown-command \"/frob\" is not a command; /help lists them"])
         h.send("/WHO", from: a)
         XCTAssertEqual(h.lines(a), ["SYS Who #lobby (1): Alice"])
     }
@@ -382,13 +382,13 @@ final class ChatHubTests: XCTestCase {
         h.send("/quit see ya", from: a)
         XCTAssertEqual(a.phase, .closing)
         XCTAssertFalse(a.isFinished)
-        XCTAssertEqual(h.lines(b), ["SYS #lobby Offline: Alice (quit: see ya)"])
+        XCTAssertEqual(h.lines(b), ["SYS #lobby Offline: Alice (quit: \"see ya\")"])
         let aLines = h.lines(a)
-        XCTAssertEqual(aLines.last, "SYS Bye: see ya")
+        XCTAssertEqual(aLines.last, "SYS Bye: \"see ya\"")
         XCTAssertEqual(aLines.filter { $0.hasPrefix("SYS Bye") }.count, 1)
         XCTAssertTrue(a.isFinished)
         XCTAssertFalse(a.hasPendingOutput)
-        XCTAssertEqual(a.closeReason, "quit: see ya")
+        XCTAssertEqual(a.closeReason, "quit: \"see ya\"")
         XCTAssertNil(h.hub.session(named: "Alice"))
         XCTAssertEqual(h.hub.namedCount, 1)
         // Input after /quit is ignored.
@@ -422,9 +422,9 @@ final class ChatHubTests: XCTestCase {
             }
             XCTAssertTrue(a.isFinished, "finished once the last byte of the Bye line is written")
             let lines = splitLines(transcript)
-            XCTAssertEqual(lines.last, "SYS Bye: bye all", "writeSize \(writeSize)")
+            XCTAssertEqual(lines.last, "SYS Bye: \"bye all\"", "writeSize \(writeSize)")
             XCTAssertEqual(Set(lines), Set((0..<5).map { "MSG #lobby Bob: message \($0)" } + ["PRIV Bob: private",
-                                         "SYS #lobby Offline: Alice (quit: bye all)", "SYS Bye: bye all"]))
+                                         "SYS #lobby Offline: Alice (quit: \"bye all\")", "SYS Bye: \"bye all\""]))
             XCTAssertEqual(lines.count, 8)
         }
     }
@@ -504,7 +504,7 @@ final class ChatHubTests: XCTestCase {
         let aLines = h.lines(a)
         XCTAssertEqual(aLines.count, 2)
         XCTAssertEqual(Set(aLines), ["SYS #lobby Offline: Bob (output queue over 200 bytes (client not reading))",
-                                     "ERR no-such-user nobody named Bob is online"])
+                                     "ERR no-such-user nobody named \"Bob\" is online"])
         h.hub.takeTerminated { _ in XCTFail("taken once") }
     }
 

@@ -154,7 +154,7 @@ final class ChatServerTests: XCTestCase {
         try alice.expect(prefix: "SYS Help:")
         alice.send("/quit see you\n")
         let rest = try alice.expectClose()
-        XCTAssertEqual(rest.last, "SYS Bye: see you")
+        XCTAssertEqual(rest.last, "SYS Bye: \"see you\"")
     }
 
     func testRateLimitRefusesExcessLines() throws {
