@@ -5,7 +5,7 @@
 
 /// The configuration file's text: one `key = value` per line, `#` starts a comment, blank lines are ignored.
 /// The text must be UTF-8 (a byte-order mark at the very start is skipped, as editors on some systems write
-/// one) without control characters other than tab and CR.
+/// one) without control characters other than tab; lines may end in CRLF.
 public enum ConfigText {
     /// The largest configuration file accepted, in bytes. A real file is a few KiB; the limit keeps a wrong
     /// path (a log, a disk image) from stalling the event loop on SIGHUP or exhausting memory.
@@ -28,6 +28,11 @@ public enum ConfigText {
         public let line: Int
         public let message: String
         public var description: String { "line \(line): \(message)" }
+
+        public init(line: Int, message: String) {
+            self.line = line
+            self.message = message
+        }
     }
 
     public static func parse(_ text: String) throws(Failure) -> [Entry] {
@@ -39,12 +44,13 @@ public enum ConfigText {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
         var entries: [Entry] = []
         var lineNumber = 0
-        for rawLine in bytes.split(separator: 10, omittingEmptySubsequences: false) {
+        for var rawLine in bytes.split(separator: 10, omittingEmptySubsequences: false) {
             lineNumber += 1
+            if rawLine.last == 13 { rawLine = rawLine.dropLast() }  // CRLF, from an editor on Windows
             guard let text = String(validating: rawLine, as: UTF8.self) else {
                 throw Failure(line: lineNumber, message: "not valid UTF-8")
             }
-            if let control = text.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t" && $0 != "\r") || (0x7F...0x9F).contains($0.value) }) {
+            if let control = text.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || (0x7F...0x9F).contains($0.value) }) {
                 throw Failure(line: lineNumber, message: "control character U+\(hex(control.value)) is not allowed")
             }
             var line = Substring(text)

@@ -30,7 +30,7 @@ struct ChatDaemon: ParsableCommand {
     )
 
     @Option(name: .long, help: help("listen")) var listen: [String] = []
-    @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf).") var config: String?
+    @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf): a regular UTF-8 file of at most 1 MiB.") var config: String?
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
     @Option(name: .long, help: help("max-clients")) var maxClients: String?
     @Option(name: .long, help: help("max-clients-per-address")) var maxClientsPerAddress: String?
