@@ -1,7 +1,8 @@
 // libFuzzer entry point for ChatCore's parsers. Built by scripts/fuzz.sh together with ChatCore's sources
 // (one module, so internals are reachable). Each input is split into a control byte and data:
 // the control byte picks the chunking for the framer; the data drives framing, text checks, name
-// validation, command parsing and a whole ChatHub session, whose invariants are checked.
+// validation, command parsing and a whole ChatHub session, whose invariants are checked; then the same bytes
+// go through the configuration grammar and the strict setting-number syntax (ChatCore's SettingText).
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzChatCore(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -64,7 +65,44 @@ public func fuzzChatCore(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     }
     drain(hub, alice, max: 1 << 20, into: &aliceBytes)
     drain(hub, bob, max: 1 << 20, into: &bobBytes)
+
+    // 3. The same bytes as a configuration file, and each value (and the whole input) as a number.
+    fuzzSettings(Array(input))
     return 0
+}
+
+/// The configuration grammar and the strict number syntax (SettingText): never trap, and what they accept
+/// is what they claim to accept.
+private func fuzzSettings(_ bytes: [UInt8]) {
+    var values = [String(decoding: bytes, as: UTF8.self)]
+    if let entries = try? ConfigText.parse(bytes: bytes) {
+        var lastLine = 0
+        for entry in entries {
+            precondition(entry.line > lastLine, "entries out of order")
+            lastLine = entry.line
+            precondition(!entry.key.isEmpty && !entry.key.contains("#") && !entry.key.contains("="), "bad key \(entry.key)")
+            precondition(!entry.value.contains("#") && !entry.value.contains("\n"), "bad value \(entry.value)")
+            precondition(!(entry.key + entry.value).unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" }, "control in entry")
+            values.append(entry.value)
+        }
+    }
+    let ranges = [SettingRange(1...1_048_576), SettingRange(0.01...86_400), SettingRange(0.001...1_000_000, zeroMeans: "off")]
+    for value in values {
+        let plain = String(value.filter { $0 != "_" })
+        if case .value(let n) = SettingNumber.integer(value) {
+            precondition(n >= 0 && Int(plain) == n, "integer \(value) parsed as \(n)")
+            precondition(!plain.isEmpty && plain.allSatisfy { $0.isASCII && $0.isNumber }, "integer syntax let \(value) through")
+        }
+        if case .value(let d) = SettingNumber.decimal(value) {
+            precondition(d.isFinite && d >= 0 && d.sign == .plus && Double(plain) == d, "decimal \(value) parsed as \(d)")
+            precondition(plain.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }, "decimal syntax let \(value) through")
+            for range in ranges where range.contains(d) {
+                let ns = Nanoseconds.saturating(seconds: d)
+                precondition(ns <= Nanoseconds.maximum, "conversion above its maximum")
+                precondition(d <= range.upperBound && (d >= range.lowerBound || (d == 0 && range.zeroMeans != nil)), "range check")
+            }
+        }
+    }
 }
 
 /// Flushes a session with writes of at most `max` bytes; every line it gets must be whole and tagged.

@@ -1,137 +1,219 @@
-// ConfigFile: the `key = value` configuration file and the one table of settings shared with the flags.
+// ConfigFile: the one table of settings shared by the configuration file and the flags, and reading the file.
 
 import ChatCore
 import ChatSys
+import Logging
 
-/// Parses chatd's configuration file: one `key = value` per line, `#` starts a comment, blank lines are
-/// ignored, keys are the long flag names without `--` (`max-clients = 5000`). `listen` may repeat.
-public enum ConfigFile {
-    public struct Entry: Equatable, Sendable {
-        public let key: String
-        public let value: String
-        public let line: Int
-    }
+/// One setting: its key (the long flag name without `--`, and the file's key), what kind of value it takes,
+/// its closed range, and how it is applied. `--help`, `validate()` and the error messages all come from here,
+/// so a range is written once.
+public struct Setting: @unchecked Sendable {  // immutable; the closures capture only key paths and constants
+    public enum Kind: String, Sendable {
+        case address, level, count, bytes, lines, seconds, milliseconds
+        case perSecond = "lines/s"
+        case connectionsPerSecond = "connections/s"
 
-    public static func parse(_ text: String) throws(ConfigError) -> [Entry] {
-        var entries: [Entry] = []
-        var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var line = Substring(rawLine)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingSpaces()
-            if trimmed.isEmpty { continue }
-            guard let equals = trimmed.firstIndex(of: "=") else {
-                throw ConfigError(key: "line \(lineNumber)", message: "expected key = value, got \"\(trimmed)\"")
+        /// The unit after a number in help and errors ("" for plain counts).
+        var unit: String {
+            switch self {
+            case .bytes: return " bytes"
+            case .seconds: return " s"
+            case .milliseconds: return " ms"
+            case .perSecond: return " lines/s"
+            case .connectionsPerSecond: return " connections/s"
+            case .lines, .count, .address, .level: return ""
             }
-            let key = trimmed[..<equals].trimmingSpaces()
-            var value = trimmed[trimmed.index(after: equals)...].trimmingSpaces()
-            if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") { value = value.dropFirst().dropLast() }
-            guard !key.isEmpty else { throw ConfigError(key: "line \(lineNumber)", message: "missing key before =") }
-            entries.append(Entry(key: String(key), value: String(value), line: lineNumber))
         }
-        return entries
     }
-}
 
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while let first = s.first, first == " " || first == "\t" || first == "\r" { s = s.dropFirst() }
-        while let last = s.last, last == " " || last == "\t" || last == "\r" { s = s.dropLast() }
-        return s
+    public let key: String
+    public let kind: Kind
+    /// The accepted values (nil for `listen` and `log-level`, which are not numbers).
+    public let range: SettingRange?
+    /// The default, as it would be written in the file.
+    public let defaultValue: String
+    /// What the setting bounds, in a sentence or two.
+    public let summary: String
+    fileprivate let parse: (inout ServerConfig, String) throws(ConfigError) -> Void
+    fileprivate let current: (ServerConfig) -> Double?
+
+    /// The text `--help` shows: the summary, the range with its unit, and the default.
+    public var help: String {
+        guard let range else { return summary + " (default \(defaultValue))." }
+        return summary + " Range \(range.description)\(kind.unit); default \(defaultValue)."
+    }
+
+    /// Throws unless the value `config` holds is inside the range.
+    func check(_ config: ServerConfig) throws(ConfigError) {
+        guard let range, let value = current(config) else { return }
+        if !range.contains(value) {
+            throw ConfigError(key: key, message: "must be \(range.description)\(kind.unit), got \(SettingRange.format(value))")
+        }
+    }
+
+    /// A whole-number setting stored in an `Int` field.
+    static func integer(_ key: String, _ kind: Kind, _ path: WritableKeyPath<ServerConfig, Int>, _ range: SettingRange,
+                        _ summary: String) -> Setting {
+        Setting(key: key, kind: kind, range: range, defaultValue: String(ServerConfig()[keyPath: path]), summary: summary,
+                parse: { (config: inout ServerConfig, text: String) throws(ConfigError) in
+                    switch SettingNumber.integer(text) {
+                    case .value(let n): config[keyPath: path] = n
+                    case .malformed:
+                        throw ConfigError(key: key, message: "expected a whole number (\(range.description)\(kind.unit)), got \(ConfigText.quoted(text))")
+                    case .tooLarge:
+                        throw ConfigError(key: key, message: "must be \(range.description)\(kind.unit), got \(ConfigText.quoted(text))")
+                    }
+                },
+                current: { Double(exactly: $0[keyPath: path]) ?? .infinity })
+    }
+
+    /// A decimal setting stored in a `Double` field; `scale` converts the value given to the one stored
+    /// (milliseconds given, seconds stored: 0.001).
+    static func decimal(_ key: String, _ kind: Kind, _ path: WritableKeyPath<ServerConfig, Double>, _ range: SettingRange,
+                        scale: Double = 1, _ summary: String) -> Setting {
+        Setting(key: key, kind: kind, range: range, defaultValue: SettingRange.format(ServerConfig()[keyPath: path] / scale),
+                summary: summary,
+                parse: { (config: inout ServerConfig, text: String) throws(ConfigError) in
+                    switch SettingNumber.decimal(text) {
+                    case .value(let n): config[keyPath: path] = n * scale
+                    case .malformed:
+                        throw ConfigError(key: key, message: "expected a decimal number (\(range.description)\(kind.unit); "
+                                          + "no sign, exponent or hex), got \(ConfigText.quoted(text))")
+                    case .tooLarge:
+                        throw ConfigError(key: key, message: "must be \(range.description)\(kind.unit), got \(ConfigText.quoted(text))")
+                    }
+                },
+                current: { $0[keyPath: path] / scale })
     }
 }
 
 extension ServerConfig {
-    /// Every setting that can be given in the file or as `--KEY VALUE`, with its help text.
-    public static let settings: [(key: String, help: String)] = [
-        ("listen", "Address to listen on, HOST:PORT or [IPV6]:PORT; repeat for several (default 127.0.0.1:12345). Ignored when systemd passes sockets."),
-        ("log-level", "trace, debug, info, notice, warning, error or critical (default info)."),
-        ("max-clients", "Most connections at once; more get 'ERR server-full' (default 10000)."),
-        ("max-clients-per-address", "Most connections from one IP address; 0 = unlimited (default 256). Raise it for load tests."),
-        ("connect-rate", "New connections per second from one address (IPv4) or IPv6 prefix, sustained; more get 'ERR throttled'; 0 = unlimited, for load tests (default 0.5, range 0-1000000)."),
-        ("connect-burst", "New connections one address may make at once above connect-rate (default 20, range 1-1000000)."),
-        ("ipv6-prefix-length", "IPv6 clients are counted per network of this prefix length by max-clients-per-address and connect-rate (default 64, range 16-128)."),
-        ("presence-delay-ms", "A new user's Online line waits this long (or until it first speaks); one that leaves sooner is never announced, arriving or leaving (default 1000, range 0-60000)."),
-        ("rings-max-bytes", "Most bytes all rooms' rings may grow to together for lagging readers; beyond it those readers miss lines sooner (default 134217728, range ring-bytes-68719476736)."),
-        ("max-line-bytes", "Longest input line in bytes; longer lines get 'ERR line-too-long' and are discarded (default 4096)."),
-        ("ring-bytes", "Most bytes a room's ring buffer may hold; readers further behind miss lines and are told (default 1048576)."),
-        ("client-queue-bytes", "Most bytes of private output queued per client before it is dropped (default 262144)."),
-        ("message-rate", "Lines per second per client, sustained; 0 = unlimited, for benchmarks (default 20)."),
-        ("message-burst", "Lines a client may send at once above the rate (default 40)."),
-        ("max-rooms", "Most rooms at once, the lobby included (default 1000)."),
-        ("name-timeout", "Seconds a new connection has to send a valid name (default 10)."),
-        ("write-timeout", "Seconds a client with pending output may accept no bytes before it is dropped (default 30)."),
-        ("idle-timeout", "Seconds without input before a named client is disconnected; 0 = never (default 0)."),
-        ("shutdown-grace", "Seconds to deliver pending output and the shutdown line on SIGTERM (default 5)."),
-        ("send-buffer-bytes", "Kernel send buffer per client (SO_SNDBUF); 0 = kernel autotuning up to 4 MiB (default 0)."),
-        ("flush-interval-ms", "Flush coalescing: a client written less than this many ms ago waits for it to pass, so busy rooms cost one write per client per interval; quiet clients are written at once. 0 = every loop turn (default 20)."),
+    /// Every setting that can be given in the file or as `--KEY VALUE`. Each range keeps the arithmetic done
+    /// with the value safe: seconds stay far below 2^64 ns, byte counts fit an Int32 (`SO_SNDBUF`) or the
+    /// ring's power-of-two rounding (≤ 1 GiB), and rates and bursts stay finite.
+    public static let settings: [Setting] = [
+        Setting(key: "listen", kind: .address, range: nil, defaultValue: "127.0.0.1:12345",
+                summary: "Address to listen on, HOST:PORT or [IPV6]:PORT; repeat for several. Ignored when systemd passes sockets",
+                parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in
+                    guard let address = SocketAddress(parsing: value) else {
+                        throw ConfigError(key: "listen", message: "expected HOST:PORT or [IPV6]:PORT with a numeric host, got \(ConfigText.quoted(value))")
+                    }
+                    if !config.listenWasSet { config.listen = []; config.listenWasSet = true }
+                    config.listen.append(address)
+                },
+                current: { _ in nil }),
+        Setting(key: "log-level", kind: .level, range: nil, defaultValue: "info",
+                summary: "trace, debug, info, notice, warning, error or critical",
+                parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in
+                    guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                        throw ConfigError(key: "log-level", message: "expected one of trace, debug, info, notice, warning, error, critical")
+                    }
+                    config.logger.logLevel = level
+                },
+                current: { _ in nil }),
+        .integer("max-clients", .count, \.maxClients, SettingRange(1...1_048_576),
+                 "Most connections at once; more get 'ERR server-full'."),
+        .integer("max-clients-per-address", .count, \.maxClientsPerAddress, SettingRange(1...1_048_576, zeroMeans: "unlimited"),
+                 "Most connections from one IP address. Raise it for load tests."),
+        .decimal("connect-rate", .connectionsPerSecond, \.connectRate, SettingRange(0.001...1_000_000, zeroMeans: "unlimited"),
+                 "New connections per second from one IPv4 address or IPv6 prefix, sustained; more get 'ERR throttled'."),
+        .decimal("connect-burst", .count, \.connectBurst, SettingRange(1...1_000_000),
+                 "New connections one address may make at once above connect-rate."),
+        .integer("ipv6-prefix-length", .count, \.ipv6PrefixLength, SettingRange(16...128),
+                 "IPv6 clients are counted per network of this prefix length by max-clients-per-address and connect-rate."),
+        .decimal("presence-delay-ms", .milliseconds, \.presenceDelaySeconds, SettingRange(0...60_000), scale: 0.001,
+                 "A new user's Online line waits this long, or until it first speaks; one that leaves sooner is announced neither arriving nor leaving."),
+        .integer("rings-max-bytes", .bytes, \.chat.ringsMaxBytes, SettingRange(65_536...17_179_869_184),
+                 "Most bytes all rooms' rings may grow to together for lagging readers, at least ring-bytes; past it those readers miss lines sooner (and are told)."),
+        .integer("max-line-bytes", .bytes, \.chat.maxLineBytes, SettingRange(16...1_048_576),
+                 "Longest input line; longer lines get 'ERR line-too-long' and are discarded."),
+        .integer("ring-bytes", .bytes, \.chat.ringBytes, SettingRange(528...1_073_741_824),
+                 "Most bytes a room's ring buffer may hold, at least max-line-bytes + 512; readers further behind miss lines and are told."),
+        .integer("client-queue-bytes", .bytes, \.chat.clientQueueBytes, SettingRange(65_536...1_073_741_824),
+                 "Most bytes of private output queued per client before it is dropped, at least max-line-bytes + 512."),
+        .decimal("message-rate", .perSecond, \.chat.messageRate, SettingRange(0.001...1_000_000, zeroMeans: "unlimited, for benchmarks"),
+                 "Lines per second per client, sustained."),
+        .decimal("message-burst", .lines, \.chat.messageBurst, SettingRange(1...1_000_000),
+                 "Lines a client may send at once above the rate."),
+        .integer("max-rooms", .count, \.chat.maxRooms, SettingRange(1...1_000_000),
+                 "Most rooms at once, the lobby included."),
+        .decimal("name-timeout", .seconds, \.nameTimeout, SettingRange(0.01...86_400),
+                 "Seconds a new connection has to send a valid name."),
+        .decimal("write-timeout", .seconds, \.writeTimeout, SettingRange(0.01...86_400),
+                 "Seconds a client with pending output may accept no bytes before it is dropped."),
+        .decimal("idle-timeout", .seconds, \.idleTimeout, SettingRange(0.01...31_536_000, zeroMeans: "never"),
+                 "Seconds without input before a named client is disconnected."),
+        .decimal("shutdown-grace", .seconds, \.shutdownGrace, SettingRange(0...3600),
+                 "Seconds to deliver pending output and the shutdown line on SIGTERM."),
+        .integer("send-buffer-bytes", .bytes, \.sendBufferBytes, SettingRange(4096...67_108_864, zeroMeans: "kernel autotuning up to 4 MiB"),
+                 "Kernel send buffer per client (SO_SNDBUF)."),
+        .decimal("flush-interval-ms", .milliseconds, \.flushInterval, SettingRange(0...1000), scale: 0.001,
+                 "Flush coalescing: a client written less than this many ms ago waits for it to pass, so busy rooms cost one write per client per interval; quiet clients are written at once. 0 = every loop turn."),
     ]
 
-    /// Applies one setting by key. Errors name the key and say what is allowed.
+    private static let settingsByKey: [String: Setting] = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
+
+    /// Applies one setting by key: the value's syntax is checked here, its range by `validate()` (so that a
+    /// flag can still override an out-of-range value in the file). Errors name the key and say what is allowed.
     public mutating func apply(key: String, value: String) throws(ConfigError) {
-        func integer() throws(ConfigError) -> Int {
-            guard let n = Int(value.replacingUnderscores()) else { throw ConfigError(key: key, message: "expected a whole number, got \"\(value)\"") }
-            return n
+        guard let setting = Self.settingsByKey[key] else {
+            throw ConfigError(key: ConfigText.quoted(key), message: "unknown setting; known: \(Self.settings.map(\.key).joined(separator: ", "))")
         }
-        func number() throws(ConfigError) -> Double {
-            guard let n = Double(value), n.isFinite else { throw ConfigError(key: key, message: "expected a number, got \"\(value)\"") }
-            return n
-        }
-        switch key {
-        case "listen":
-            guard let address = SocketAddress(parsing: value) else {
-                throw ConfigError(key: key, message: "expected HOST:PORT or [IPV6]:PORT with a numeric host, got \"\(value)\"")
-            }
-            if !listenWasSet { listen = []; listenWasSet = true }
-            listen.append(address)
-        case "log-level":
-            guard let level = Logger.Level(rawValue: value.lowercased()) else {
-                throw ConfigError(key: key, message: "expected one of trace, debug, info, notice, warning, error, critical")
-            }
-            logger.logLevel = level
-        case "max-clients": maxClients = try integer()
-        case "max-clients-per-address": maxClientsPerAddress = try integer()
-        case "connect-rate": connectRate = try number()
-        case "connect-burst": connectBurst = try number()
-        case "ipv6-prefix-length": ipv6PrefixLength = try integer()
-        case "presence-delay-ms":
-            let ms = try number()
-            guard ms >= 0 && ms <= 60_000 else { throw ConfigError(key: key, message: "must be between 0 and 60000") }
-            chat.presenceDelay = UInt64(ms * 1e6)
-        case "rings-max-bytes": chat.ringsMaxBytes = try integer()
-        case "max-line-bytes": chat.maxLineBytes = try integer()
-        case "ring-bytes": chat.ringBytes = try integer()
-        case "client-queue-bytes": chat.clientQueueBytes = try integer()
-        case "message-rate": chat.messageRate = try number()
-        case "message-burst": chat.messageBurst = try number()
-        case "max-rooms": chat.maxRooms = try integer()
-        case "name-timeout": nameTimeout = try number()
-        case "write-timeout": writeTimeout = try number()
-        case "idle-timeout": idleTimeout = try number()
-        case "shutdown-grace": shutdownGrace = try number()
-        case "send-buffer-bytes": sendBufferBytes = try integer()
-        case "flush-interval-ms": flushInterval = try number() / 1000
-        default:
-            throw ConfigError(key: key, message: "unknown setting; known: \(Self.settings.map(\.key).joined(separator: ", "))")
-        }
+        try setting.parse(&self, value)
     }
 
     /// Applies a configuration file's text.
     public mutating func apply(fileText: String) throws(ConfigError) {
-        for entry in try ConfigFile.parse(fileText) {
+        try apply(fileBytes: Array(fileText.utf8))
+    }
+
+    /// Applies a configuration file's bytes (UTF-8, an initial byte-order mark allowed).
+    public mutating func apply(fileBytes: [UInt8]) throws(ConfigError) {
+        let entries: [ConfigText.Entry]
+        do {
+            entries = try ConfigText.parse(bytes: fileBytes)
+        } catch {
+            throw ConfigError(key: "line \(error.line)", message: error.message)
+        }
+        for entry in entries {
             do {
                 try apply(key: entry.key, value: entry.value)
             } catch {
-                throw ConfigError(key: "\(entry.key) (line \(entry.line))", message: error.message)
+                throw ConfigError(key: "\(error.key) (line \(entry.line))", message: error.message)
             }
         }
     }
 }
 
-import Logging
+/// Parses chatd's configuration file (the grammar is `ConfigText`'s, in ChatCore, where the fuzzer reaches it).
+public enum ConfigFile {
+    public typealias Entry = ConfigText.Entry
 
-extension String {
-    fileprivate func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+    public static func parse(_ text: String) throws(ConfigError) -> [Entry] {
+        do {
+            return try ConfigText.parse(text)
+        } catch {
+            throw ConfigError(key: "line \(error.line)", message: error.message)
+        }
+    }
+
+    /// The file at `path`, if it is a regular file of at most `ConfigText.maxFileBytes`; never blocks (a FIFO
+    /// is refused, not waited on). Errors have the key `config` and name the path.
+    public static func read(path: String) throws(ConfigError) -> [UInt8] {
+        do {
+            return try Sys.readRegularFile(path, limit: ConfigText.maxFileBytes)
+        } catch {
+            throw ConfigError(key: "config", message: "\(path): \(error)")
+        }
+    }
+
+    /// Reads and applies the file at `path` to `config`; errors are prefixed with `config: PATH`.
+    public static func load(path: String, into config: inout ServerConfig) throws(ConfigError) {
+        let bytes = try read(path: path)
+        do {
+            try config.apply(fileBytes: bytes)
+        } catch {
+            throw ConfigError(key: "config", message: "\(path): \(error)")
+        }
+    }
 }

@@ -149,7 +149,7 @@ public final class Server: @unchecked Sendable {
             boundAddresses.append(try Sys.localAddress(fd))
             try loop.register(fd, token: UInt64(UInt32(fd)), interest: .input)
         }
-        timerFD = try Sys.periodicTimer(intervalNanoseconds: Int(config.tickInterval * 1e9))
+        timerFD = try Sys.periodicTimer(intervalNanoseconds: config.tickIntervalNanoseconds)
         try loop.register(timerFD, token: UInt64(UInt32(timerFD)), interest: .input)
         spareFD = (try? Sys.openDevNull()) ?? -1
         now = Sys.monotonicNanoseconds()
@@ -184,7 +184,7 @@ public final class Server: @unchecked Sendable {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         onShutdown?(self)
-        shutdownDeadline = now + UInt64(config.shutdownGrace * 1e9)
+        shutdownDeadline = now + config.shutdownGraceNanoseconds
         logger.notice("shutting down", metadata: ["reason": "\(reason)", "clients": "\(connectionCount)"])
         for fd in listeners {
             loop.deregister(fd)
@@ -501,7 +501,7 @@ public final class Server: @unchecked Sendable {
     // no added latency; under load each client gets at most one write per interval, and latency grows by at
     // most the interval. 0 turns it off (one write per client per turn).
 
-    private var flushIntervalNanoseconds: UInt64 { UInt64(config.flushInterval * 1e9) }
+    private var flushIntervalNanoseconds: UInt64 { config.flushIntervalNanoseconds }
 
     private func deferFlush(_ connection: Connection) {
         guard !connection.isFlushDeferred else { return }
@@ -622,7 +622,7 @@ public final class Server: @unchecked Sendable {
             return
         }
         connection.isLingering = true
-        connection.lingerDeadline = now + UInt64(config.lingerTimeout * 1e9)
+        connection.lingerDeadline = now + config.lingerTimeoutNanoseconds
     }
 
     private func closeTerminated() {
@@ -669,9 +669,10 @@ public final class Server: @unchecked Sendable {
 
     private func tick() {
         now = Sys.monotonicNanoseconds()
-        let nameDeadline = UInt64(config.nameTimeout * 1e9)
-        let writeDeadline = UInt64(config.writeTimeout * 1e9)
-        let idleDeadline = UInt64(config.idleTimeout * 1e9)
+        // Validated ranges and saturating conversions (ServerConfig): no timeout can trap here.
+        let nameDeadline = config.nameTimeoutNanoseconds
+        let writeDeadline = config.writeTimeoutNanoseconds
+        let idleDeadline = config.idleTimeoutNanoseconds
         for case let connection? in connections where !connection.isClosed {
             let session = connection.session
             if connection.isLingering {

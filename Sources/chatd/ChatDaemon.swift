@@ -30,33 +30,35 @@ struct ChatDaemon: ParsableCommand {
     )
 
     @Option(name: .long, help: help("listen")) var listen: [String] = []
-    @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf).") var config: String?
+    @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf): a regular UTF-8 file of at most 1 MiB.") var config: String?
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
-    @Option(name: .long, help: help("max-clients")) var maxClients: Int?
-    @Option(name: .long, help: help("max-clients-per-address")) var maxClientsPerAddress: Int?
-    @Option(name: .long, help: help("connect-rate")) var connectRate: Double?
-    @Option(name: .long, help: help("connect-burst")) var connectBurst: Double?
-    @Option(name: .long, help: help("ipv6-prefix-length")) var ipv6PrefixLength: Int?
-    @Option(name: .long, help: help("presence-delay-ms")) var presenceDelayMs: Double?
-    @Option(name: .long, help: help("rings-max-bytes")) var ringsMaxBytes: Int?
-    @Option(name: .long, help: help("max-line-bytes")) var maxLineBytes: Int?
-    @Option(name: .long, help: help("ring-bytes")) var ringBytes: Int?
-    @Option(name: .long, help: help("client-queue-bytes")) var clientQueueBytes: Int?
-    @Option(name: .long, help: help("message-rate")) var messageRate: Double?
-    @Option(name: .long, help: help("message-burst")) var messageBurst: Double?
-    @Option(name: .long, help: help("max-rooms")) var maxRooms: Int?
-    @Option(name: .long, help: help("name-timeout")) var nameTimeout: Double?
-    @Option(name: .long, help: help("write-timeout")) var writeTimeout: Double?
-    @Option(name: .long, help: help("idle-timeout")) var idleTimeout: Double?
-    @Option(name: .long, help: help("shutdown-grace")) var shutdownGrace: Double?
-    @Option(name: .long, help: help("send-buffer-bytes")) var sendBufferBytes: Int?
-    @Option(name: .long, help: help("flush-interval-ms")) var flushIntervalMs: Double?
+    @Option(name: .long, help: help("max-clients")) var maxClients: String?
+    @Option(name: .long, help: help("max-clients-per-address")) var maxClientsPerAddress: String?
+    @Option(name: .long, help: help("connect-rate")) var connectRate: String?
+    @Option(name: .long, help: help("connect-burst")) var connectBurst: String?
+    @Option(name: .long, help: help("ipv6-prefix-length")) var ipv6PrefixLength: String?
+    @Option(name: .long, help: help("presence-delay-ms")) var presenceDelayMs: String?
+    @Option(name: .long, help: help("rings-max-bytes")) var ringsMaxBytes: String?
+    @Option(name: .long, help: help("max-line-bytes")) var maxLineBytes: String?
+    @Option(name: .long, help: help("ring-bytes")) var ringBytes: String?
+    @Option(name: .long, help: help("client-queue-bytes")) var clientQueueBytes: String?
+    @Option(name: .long, help: help("message-rate")) var messageRate: String?
+    @Option(name: .long, help: help("message-burst")) var messageBurst: String?
+    @Option(name: .long, help: help("max-rooms")) var maxRooms: String?
+    @Option(name: .long, help: help("name-timeout")) var nameTimeout: String?
+    @Option(name: .long, help: help("write-timeout")) var writeTimeout: String?
+    @Option(name: .long, help: help("idle-timeout")) var idleTimeout: String?
+    @Option(name: .long, help: help("shutdown-grace")) var shutdownGrace: String?
+    @Option(name: .long, help: help("send-buffer-bytes")) var sendBufferBytes: String?
+    @Option(name: .long, help: help("flush-interval-ms")) var flushIntervalMs: String?
 
-    /// The flags given, as settings keys and values, applied after the file.
+    /// The flags given, as settings keys and values, applied after the file. Numbers are taken as the text
+    /// given (not parsed by ArgumentParser), so that a flag and a file line are checked by the same strict
+    /// parser and fail with the same message (`1e11`, `nan`, `-0` and `0x10` are refused alike).
     private var flagSettings: [(String, String)] {
         var settings: [(String, String)] = listen.map { ("listen", $0) }
         if let logLevel { settings.append(("log-level", logLevel.rawValue)) }
-        let numbers: [(String, CustomStringConvertible?)] = [
+        let numbers: [(String, String?)] = [
             ("max-clients", maxClients), ("max-clients-per-address", maxClientsPerAddress),
             ("connect-rate", connectRate), ("connect-burst", connectBurst), ("ipv6-prefix-length", ipv6PrefixLength),
             ("presence-delay-ms", presenceDelayMs), ("rings-max-bytes", ringsMaxBytes),
@@ -65,7 +67,7 @@ struct ChatDaemon: ParsableCommand {
             ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),
             ("shutdown-grace", shutdownGrace), ("send-buffer-bytes", sendBufferBytes), ("flush-interval-ms", flushIntervalMs),
         ]
-        for case let (key, value?) in numbers { settings.append((key, value.description)) }
+        for case let (key, value?) in numbers { settings.append((key, value)) }
         return settings
     }
 
@@ -74,10 +76,8 @@ struct ChatDaemon: ParsableCommand {
         var config = ServerConfig()
         config.handleSignals = true
         if let path = self.config {
-            guard let text = readFile(path) else {
-                throw ConfigError(key: "config", message: "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            try config.apply(fileText: text)
+            // A regular file of at most 1 MiB, read without blocking: this also runs on the loop at SIGHUP.
+            try ConfigFile.load(path: path, into: &config)
         }
         for (key, value) in flagSettings { try config.apply(key: key, value: value) }
         try config.validate()
@@ -174,17 +174,4 @@ struct ChatDaemon: ParsableCommand {
 private func writeStderr(_ text: String) {
     var text = text
     text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
-}
-
-private func readFile(_ path: String) -> String? {
-    guard let file = fopen(path, "r") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
