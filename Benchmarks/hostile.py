@@ -28,7 +28,7 @@ Scenarios (default: all, in this order):
                     then 200 clients from one IP each send `/rooms` 20 times a second. Replies/s, drops.
 
 Refusals, rate limits and drops are results (counted by their ERR code), never failures of the tool.
-Every loop is bounded in count and time; a whole run takes about 100 s.
+Every loop is bounded in count and time; a whole run takes about 70 s (setups and drains included).
 
 Usage: Benchmarks/hostile.py --chatd PATH [--scenario NAME ...] [--duration S] [--json FILE]
 """
