@@ -681,6 +681,7 @@ public final class ChatHub {
 extension Double {
     /// `20` rather than `20.0`, `0.5` as is: for rates and seconds in protocol and log text.
     public var compactDescription: String {
-        self == rounded() ? String(Int(self)) : String(self)
+        // `Int(self)` traps outside ±2^63 (and for inf/NaN): only whole numbers well inside it print as integers.
+        self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
     }
 }

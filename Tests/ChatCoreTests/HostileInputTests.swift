@@ -266,3 +266,14 @@ final class ListingCacheTests: XCTestCase {
         XCTAssertEqual(listed.count, h.hub.roomCount)
     }
 }
+
+final class CompactDescriptionTests: XCTestCase {
+    func testNumbersThatDoNotFitAnIntDoNotTrap() {
+        XCTAssertEqual(20.0.compactDescription, "20")
+        XCTAssertEqual(0.5.compactDescription, "0.5")
+        XCTAssertEqual(1e300.compactDescription, "1e+300")
+        XCTAssertEqual(Double.infinity.compactDescription, "inf")
+        XCTAssertEqual(Double.nan.compactDescription, "nan")
+        XCTAssertEqual((-9.3e18).compactDescription, "-9.3e+18")
+    }
+}
