@@ -59,6 +59,9 @@ extension ServerConfig {
         ("name-timeout", "Seconds a new connection has to send a valid name (default 10)."),
         ("write-timeout", "Seconds a client with pending output may accept no bytes before it is dropped (default 30)."),
         ("idle-timeout", "Seconds without input before a named client is disconnected; 0 = never (default 0)."),
+        ("input-bytes-per-second", "Input bytes per second per client, sustained; over it chatd stops reading that client for a while. 0 = unlimited, for benchmarks; else 1024-1073741824 (default 65536)."),
+        ("input-burst-bytes", "Input bytes a client may send at once above input-bytes-per-second, 4096-1073741824 (default 262144)."),
+        ("line-timeout", "Seconds a partial line may stay without its newline before it is discarded with 'ERR line-timeout', 1-86400 (default 60)."),
         ("shutdown-grace", "Seconds to deliver pending output and the shutdown line on SIGTERM (default 5)."),
         ("send-buffer-bytes", "Kernel send buffer per client (SO_SNDBUF); 0 = kernel autotuning up to 4 MiB (default 0)."),
         ("flush-interval-ms", "Flush coalescing: a client written less than this many ms ago waits for it to pass, so busy rooms cost one write per client per interval; quiet clients are written at once. 0 = every loop turn (default 20)."),
@@ -97,6 +100,9 @@ extension ServerConfig {
         case "name-timeout": nameTimeout = try number()
         case "write-timeout": writeTimeout = try number()
         case "idle-timeout": idleTimeout = try number()
+        case "input-bytes-per-second": inputBytesPerSecond = try integer()
+        case "input-burst-bytes": inputBurstBytes = try integer()
+        case "line-timeout": lineTimeout = try number()
         case "shutdown-grace": shutdownGrace = try number()
         case "send-buffer-bytes": sendBufferBytes = try integer()
         case "flush-interval-ms": flushInterval = try number() / 1000

@@ -21,6 +21,16 @@ public struct ServerConfig: Sendable {
     public var idleTimeout: Double = 0
     /// Bytes read from one connection per loop turn before others get their turn.
     public var readBudgetBytes = 64 * 1024
+    /// Input budget per client: bytes per second, sustained (0: unlimited, for benchmarks). Every byte read
+    /// counts, empty lines and the discarded rest of an overlong line too. Once spent, chatd stops reading that
+    /// socket until the tick has refilled it; the kernel's backpressure slows the sender. The default is above
+    /// what `message-rate` lets a user send (20 lines/s of mostly short text) and far below a flood.
+    public var inputBytesPerSecond = 64 * 1024
+    /// Input bytes a client may send at once above the sustained rate (a pasted burst of long lines).
+    public var inputBurstBytes = 256 * 1024
+    /// Seconds a partial line (bytes without a newline yet) may stay incomplete; then it is discarded, up to its
+    /// newline, and the client is told `ERR line-timeout`. Bounds the memory of half-typed lines in time.
+    public var lineTimeout: Double = 60
     /// Seconds to deliver pending output and the shutdown line on SIGTERM before closing anyway.
     public var shutdownGrace: Double = 5
     /// SO_SNDBUF for each client socket in bytes (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's
@@ -69,6 +79,10 @@ public struct ServerConfig: Sendable {
         try require(writeTimeout > 0, "write-timeout", "must be positive")
         try require(idleTimeout >= 0, "idle-timeout", "must be 0 (off) or positive")
         try require(readBudgetBytes >= 1024, "read-budget-bytes", "must be at least 1024")
+        try require(inputBytesPerSecond == 0 || (inputBytesPerSecond >= 1024 && inputBytesPerSecond <= 1 << 30),
+                    "input-bytes-per-second", "must be 0 (unlimited) or between 1024 and 1073741824")
+        try require(inputBurstBytes >= 4096 && inputBurstBytes <= 1 << 30, "input-burst-bytes", "must be between 4096 and 1073741824")
+        try require(lineTimeout >= 1 && lineTimeout <= 86_400, "line-timeout", "must be between 1 and 86400 seconds")
         try require(shutdownGrace >= 0, "shutdown-grace", "must be 0 or positive")
         try require(sendBufferBytes == 0 || (sendBufferBytes >= 4096 && sendBufferBytes <= 64 << 20), "send-buffer-bytes",
                     "must be 0 (kernel autotuning) or between 4096 and 67108864")

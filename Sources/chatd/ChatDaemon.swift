@@ -43,6 +43,9 @@ struct ChatDaemon: ParsableCommand {
     @Option(name: .long, help: help("name-timeout")) var nameTimeout: Double?
     @Option(name: .long, help: help("write-timeout")) var writeTimeout: Double?
     @Option(name: .long, help: help("idle-timeout")) var idleTimeout: Double?
+    @Option(name: .long, help: help("input-bytes-per-second")) var inputBytesPerSecond: Int?
+    @Option(name: .long, help: help("input-burst-bytes")) var inputBurstBytes: Int?
+    @Option(name: .long, help: help("line-timeout")) var lineTimeout: Double?
     @Option(name: .long, help: help("shutdown-grace")) var shutdownGrace: Double?
     @Option(name: .long, help: help("send-buffer-bytes")) var sendBufferBytes: Int?
     @Option(name: .long, help: help("flush-interval-ms")) var flushIntervalMs: Double?
@@ -57,6 +60,7 @@ struct ChatDaemon: ParsableCommand {
             ("message-rate", messageRate), ("message-burst", messageBurst), ("max-rooms", maxRooms),
             ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),
             ("shutdown-grace", shutdownGrace), ("send-buffer-bytes", sendBufferBytes), ("flush-interval-ms", flushIntervalMs),
+            ("input-bytes-per-second", inputBytesPerSecond), ("input-burst-bytes", inputBurstBytes), ("line-timeout", lineTimeout),
         ]
         for case let (key, value?) in numbers { settings.append((key, value.description)) }
         return settings
