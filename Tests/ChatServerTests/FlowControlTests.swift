@@ -170,4 +170,26 @@ final class FlowControlTests: XCTestCase {
         XCTAssertEqual(try watcher.expect(prefix: "MSG "), "MSG #lobby typist: after", "the tail of the expired line arrived as a line")
         XCTAssertEqual(server.server.linesTimedOutTotal, 1)
     }
+
+    // MARK: Settings
+
+    /// The new settings parse, and values outside their documented ranges are refused by name.
+    func testInputBudgetAndLineTimeoutSettingsHaveRanges() throws {
+        var config = ServerConfig()
+        try config.apply(key: "input-bytes-per-second", value: "0")
+        try config.apply(key: "input-burst-bytes", value: "4096")
+        try config.apply(key: "line-timeout", value: "86400")
+        XCTAssertNoThrow(try config.validate())
+        XCTAssertEqual(config.inputBytesPerSecond, 0)
+        for (key, value) in [("input-bytes-per-second", "1023"), ("input-bytes-per-second", "1073741825"),
+                             ("input-bytes-per-second", "-1"), ("input-burst-bytes", "4095"),
+                             ("input-burst-bytes", "1073741825"), ("line-timeout", "0.5"), ("line-timeout", "1e11")] {
+            var bad = ServerConfig()
+            try bad.apply(key: key, value: value)
+            XCTAssertThrowsError(try bad.validate(), "\(key) = \(value)") { error in
+                XCTAssertEqual((error as? ConfigError)?.key, key)
+            }
+        }
+        XCTAssertTrue(ServerConfig.settings.contains { $0.key == "line-timeout" && $0.help.contains("1-86400") })
+    }
 }
