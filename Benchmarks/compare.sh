@@ -65,7 +65,7 @@ SERVER_PID=""
 start_server() {  # name
     case "$1" in
         chatd)
-            "$BIN/chatd" --listen "127.0.0.1:$PORT" --message-rate 0 --max-clients-per-address 0 --connect-rate 0 --max-clients 20000 \
+            "$BIN/chatd" --listen "127.0.0.1:$PORT" --message-rate 0 --max-clients-per-address 0 --input-bytes-per-second 0 --connect-rate 0 --max-clients 20000 \
                 --log-level error 2>>"$OUT/chatd.log" &
             ;;
         nio)

@@ -40,6 +40,11 @@ public final class ChatHub {
     private var terminated: [Session] = []
     /// Called for loggable events. Kept as a closure so ChatCore needs no logging package.
     public var onEvent: ((HubEvent) -> Void)?
+    /// Set by the engine: writes a session's pending output to its socket now, as far as the socket takes it.
+    /// The hub calls it before refusing a private message to a full queue (see `acceptsPrivate`).
+    public var flushNow: ((Session) -> Void)?
+    /// Private messages refused with `ERR target-busy` (for status figures and tests).
+    public private(set) var privateRefused: UInt64 = 0
     /// Lines appended to rings (messages and room events), for status figures.
     public private(set) var linesPublished: UInt64 = 0
     /// Ring bytes appended since the last end-of-turn flush. The engine flushes early when this nears a
@@ -345,6 +350,20 @@ public final class ChatHub {
             var privateLine = Array("PRIV \(name): ".utf8)
             privateLine.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[textRange]))
             privateLine.append(10)
+            if !acceptsPrivate(privateLine.count, into: target) {
+                // Its queue is over the share others may fill: write it to its socket first (a target that
+                // reads drains into its socket buffer), and refuse only if it still does not fit.
+                flushNow?(target)
+                guard target.phase == .named else {  // the write found the connection gone
+                    sendError("no-such-user", "nobody named \(to) is online", to: session)
+                    return
+                }
+                if !acceptsPrivate(privateLine.count, into: target) {
+                    privateRefused += 1
+                    sendError("target-busy", "\(target.name ?? to) is not reading fast enough; your message was not delivered", to: session)
+                    return
+                }
+            }
             privateLine.withUnsafeBytes { enqueue($0, to: target) }
         case .nick(let newName):
             if let problem = Names.validate(newName) {
@@ -636,11 +655,30 @@ public final class ChatHub {
         send("ERR \(code) \(explanation)", to: session)
     }
 
+    /// Whether a private message of `count` bytes from someone else may join `target`'s queue: only within the
+    /// share others may fill, or into an empty queue (so a line longer than the share still gets through to a
+    /// client that reads).
+    private func acceptsPrivate(_ count: Int, into target: Session) -> Bool {
+        target.output.isEmpty || target.output.count + count <= limits.privateShareBytes
+    }
+
+    /// Whether the engine should stop processing `session`'s input: its own replies pile up (it sends faster
+    /// than it reads). The engine resumes when `mayResumeInput` says so.
+    public func wantsInputPaused(_ session: Session) -> Bool {
+        session.output.count >= limits.inputPauseBytes
+    }
+
+    public func mayResumeInput(_ session: Session) -> Bool {
+        session.output.count <= limits.inputResumeBytes
+    }
+
     private func enqueue(_ bytes: UnsafeRawBufferPointer, to session: Session) {
         guard !session.isFinished else { return }
         if session.output.count + bytes.count > limits.clientQueueBytes {
-            // A client that sends faster than it reads its replies, or a private-message target that never
-            // reads: stop queueing for it, and close it with a reason rather than dropping lines silently.
+            // The hard cap, for what cannot be paused. With an engine that pauses input at `inputPauseBytes`
+            // and private messages bounded by `privateShareBytes`, a client that reads never gets here; one that
+            // stops reading is dropped by the write timeout first. Still: close with a reason rather than
+            // dropping lines silently.
             terminate(session, reason: "output queue over \(limits.clientQueueBytes) bytes (client not reading)")
             return
         }

@@ -26,6 +26,19 @@ public struct ChatLimits: Sendable, Equatable {
 
     public init() {}
 
+    /// A private message is queued for its target only while the target's private queue stays within this
+    /// share of `clientQueueBytes` (or is empty); otherwise the sender gets `ERR target-busy`. The other half
+    /// is reserved for the target's own replies, so what others send can never overflow a client's queue.
+    public var privateShareBytes: Int { clientQueueBytes / 2 }
+    /// The engine stops processing a client's input while its private queue holds this much (its own replies
+    /// pile up faster than it reads them) ...
+    public var inputPauseBytes: Int { clientQueueBytes / 4 }
+    /// ... and resumes once the queue has drained to this. Paused at a quarter, a client's queue holds at
+    /// most a quarter plus one reply (≤ ~14 KB, or one echoed line) plus the private-message share: under
+    /// `clientQueueBytes` for every valid setting, which therefore stays a hard cap that a reading client
+    /// never reaches.
+    public var inputResumeBytes: Int { clientQueueBytes / 8 }
+
     /// The ring must hold at least one maximal rendered line: prefix (tag, room, name) plus the text.
     public var minimumRingBytes: Int { maxLineBytes + 512 }
 }

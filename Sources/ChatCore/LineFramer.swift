@@ -18,6 +18,9 @@ public struct LineFramer: ~Copyable {
     public let maxLineBytes: Int
     private var pending: [UInt8] = []
     private var discarding = false
+    /// Counts partial lines begun (pending went from empty to non-empty), so the engine can tell a new
+    /// partial line from the one it already timed (see `line-timeout`) without the framer knowing the time.
+    public private(set) var partialSerial: UInt64 = 0
 
     public init(maxLineBytes: Int) {
         precondition(maxLineBytes > 0)
@@ -32,14 +35,21 @@ public struct LineFramer: ~Copyable {
 
     /// Feeds one chunk; calls `handle` for each line or overlong event, in order.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ handle: (FramedLine) -> Void) {
-        guard let base = chunk.baseAddress, chunk.count > 0 else { return }
+        _ = feedUntilStopped(chunk) { handle($0); return true }
+    }
+
+    /// Feeds one chunk until `handle` returns false; returns how many bytes of `chunk` were consumed (all of
+    /// them unless `handle` stopped it). The engine stops when a client's replies pile up (see the input pause
+    /// in `Server.consume`) and feeds the unconsumed rest later, so no line is lost or reordered.
+    public mutating func feedUntilStopped(_ chunk: UnsafeRawBufferPointer, _ handle: (FramedLine) -> Bool) -> Int {
+        guard let base = chunk.baseAddress, chunk.count > 0 else { return 0 }
         var start = 0
         let end = chunk.count
         while start < end {
             let remaining = UnsafeRawBufferPointer(start: base + start, count: end - start)
             guard let newline = Self.indexOfNewline(remaining) else {
-                absorbPartial(remaining, handle)
-                return
+                absorbPartial(remaining) { _ = handle($0) }
+                return end
             }
             let piece = UnsafeRawBufferPointer(start: base + start, count: newline)
             start += newline + 1
@@ -47,32 +57,46 @@ public struct LineFramer: ~Copyable {
                 discarding = false
                 continue
             }
+            let goOn: Bool
             if pending.isEmpty {
-                emit(piece, handle)
+                goOn = emit(piece, handle)
             } else {
                 if pending.count + piece.count > maxLineBytes + 1 {
                     // +1 allows the `\r` of a CRLF terminator to sit beyond the limit.
-                    pending.removeAll()
-                    handle(.overlong)
+                    pending = []
+                    if !handle(.overlong) { return start }
                     continue
                 }
                 pending.append(contentsOf: piece)
                 let whole = pending
-                pending = []
-                whole.withUnsafeBytes { emit($0, handle) }
+                pending = []  // frees it: an idle connection holds no input memory
+                goOn = whole.withUnsafeBytes { emit($0, handle) }
             }
+            if !goOn { return start }
         }
+        return end
     }
 
-    private func emit(_ raw: UnsafeRawBufferPointer, _ handle: (FramedLine) -> Void) {
+    /// Drops a partial line that stayed incomplete too long (`line-timeout`) and skips the rest of it up to
+    /// the next newline, as for an overlong line, so its tail never arrives as a line of its own. Returns the
+    /// bytes dropped.
+    public mutating func expirePartial() -> Int {
+        let dropped = pending.count
+        guard dropped > 0 else { return 0 }
+        pending = []
+        discarding = true
+        return dropped
+    }
+
+    private func emit(_ raw: UnsafeRawBufferPointer, _ handle: (FramedLine) -> Bool) -> Bool {
         var line = raw
         if line.count > 0 && line[line.count - 1] == 13 {  // "\r\n" ends a line too
             line = UnsafeRawBufferPointer(rebasing: line.dropLast())
         }
         if line.count > maxLineBytes {
-            handle(.overlong)
+            return handle(.overlong)
         } else {
-            handle(.line(line))
+            return handle(.line(line))
         }
     }
 
@@ -86,8 +110,18 @@ public struct LineFramer: ~Copyable {
             handle(.overlong)
             return
         }
+        if pending.isEmpty { partialSerial &+= 1 }
+        // Grow by doubling, but never past the most a partial line may hold: Array's own growth could leave
+        // a 4,097-byte partial line in an 8 KiB allocation, doubling what every half-typed line pins.
+        let needed = pending.count + tail.count
+        if pending.capacity < needed {
+            pending.reserveCapacity(min(maxLineBytes + 1, max(needed, 2 * pending.capacity, 64)))
+        }
         pending.append(contentsOf: tail)
     }
+
+    /// Bytes the pending buffer has allocated (at most `maxLineBytes + 1`, plus the allocator's rounding).
+    public var pendingCapacity: Int { pending.capacity }
 
     @inline(__always)
     static func indexOfNewline(_ bytes: UnsafeRawBufferPointer) -> Int? {

@@ -31,8 +31,23 @@ final class Connection {
     var lastFlushAt: UInt64 = 0
     /// Waiting in the server's deferred list for its flush interval to pass.
     var isFlushDeferred = false
+    /// Input is not processed (nor the socket read) while the client's own replies pile up: see "Input pause"
+    /// in Server. `heldInput` keeps the unprocessed rest of the last read (at most `read-budget-bytes`).
+    var isInputPaused = false
+    var heldInput = ByteQueue()
+    /// Input budget (`input-bytes-per-second`): bytes the client may still send now, refilled with time.
+    /// A Double, because refills between two reads can be fractions of a byte.
+    var inputTokens: Double
+    var inputRefilledAt: UInt64
+    /// Spent its input budget: not read until the tick has refilled it (on the server's throttled list).
+    var isThrottled = false
+    /// The framer's `partialSerial` when this connection's current partial line began, and when (line-timeout).
+    var partialSerial: UInt64 = 0
+    var partialSince: UInt64 = 0
 
-    init(fd: Int32, generation: UInt32, peer: SocketAddress, session: Session, maxLineBytes: Int, now: UInt64) {
+    init(fd: Int32, generation: UInt32, peer: SocketAddress, session: Session, maxLineBytes: Int, inputBurstBytes: Int, now: UInt64) {
+        self.inputTokens = Double(inputBurstBytes)
+        self.inputRefilledAt = now
         self.fd = fd
         self.generation = generation
         self.peer = peer

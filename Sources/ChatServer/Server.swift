@@ -43,6 +43,8 @@ public final class Server: @unchecked Sendable {
     private var deferred: [Connection] = []
     /// Ring bytes published while some connection was deferred, to bound how far behind it can fall.
     private var deferredBytes = 0
+    /// Connections that spent their input budget; the tick refills them and puts them back on the ready list.
+    private var throttled: [Connection] = []
 
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// See `consume`: a quarter of the smallest ring a room can have at its full size.
@@ -70,6 +72,12 @@ public final class Server: @unchecked Sendable {
     /// Statistics for status lines and tests.
     public private(set) var acceptedTotal: UInt64 = 0
     public private(set) var refusedTotal: UInt64 = 0
+    /// Bytes read from all clients, and how often a client spent its input budget and stopped being read.
+    public private(set) var inputBytesTotal: UInt64 = 0
+    public private(set) var inputThrottledTotal: UInt64 = 0
+    /// How often a client's input was paused because its own replies piled up, and partial lines timed out.
+    public private(set) var inputPausedTotal: UInt64 = 0
+    public private(set) var linesTimedOutTotal: UInt64 = 0
 
     private static let controlGeneration: UInt64 = 0
 
@@ -129,6 +137,10 @@ public final class Server: @unchecked Sendable {
     public func start() throws {
         Sys.ignoreSIGPIPE()
         hub.onEvent = { [unowned self] event in self.log(event) }
+        hub.flushNow = { [unowned self] session in
+            guard let connection = self.connection(for: session), !connection.isClosed, !session.isWriteBlocked else { return }
+            self.flush(connection)
+        }
         if config.handleSignals {
             signalFD = try Sys.signalFD([SIGTERM, SIGINT, SIGHUP])
             try loop.register(signalFD, token: UInt64(UInt32(signalFD)), interest: .input)
@@ -372,7 +384,7 @@ public final class Server: @unchecked Sendable {
         nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
         let session = Session(id: UInt64(generation), peer: peer.description, now: now, limits: hub.limits)
         let connection = Connection(fd: fd, generation: generation, peer: peer, session: session,
-                                    maxLineBytes: hub.limits.maxLineBytes, now: now)
+                                    maxLineBytes: hub.limits.maxLineBytes, inputBurstBytes: config.inputBurstBytes, now: now)
         do {
             try loop.register(fd, token: token(for: connection), interest: .connection)
         } catch {
@@ -395,8 +407,34 @@ public final class Server: @unchecked Sendable {
 
     // MARK: Input
 
+    // Input budget (input-bytes-per-second, input-burst-bytes). Every byte read costs a token, whatever it
+    // holds (empty lines and the discarded rest of an overlong line cost CPU too). A client out of tokens is
+    // not read at all until the tick has refilled it: no wake-up per turn, and the socket's receive buffer
+    // fills, so the kernel slows the sender. Nothing is lost; it is only read more slowly.
+    //
+    // Input pause. A client whose own replies pile up in its private queue (pipelined /who, /rooms, errors)
+    // is not read further once the queue reaches `inputPauseBytes`: the unprocessed rest of the last read is
+    // held, and processing resumes when the queue has drained to `inputResumeBytes`. So a client is never
+    // dropped for its replies while it reads; one that does not read fills its socket and is dropped by the
+    // write timeout. Per connection, input memory is then bounded by read-budget-bytes (held) plus
+    // max-line-bytes + 1 (a partial line, for at most line-timeout).
+
     private func readInput(_ connection: Connection) {
+        if connection.isInputPaused || connection.isThrottled { return }
+        if !connection.heldInput.isEmpty {
+            consumeHeld(connection)
+            if connection.isInputPaused || connection.isClosed { return }
+        }
+        let limited = config.inputBytesPerSecond > 0
         var budget = config.readBudgetBytes
+        if limited {
+            refillInput(connection)
+            if connection.inputTokens < 1 {
+                throttle(connection)
+                return
+            }
+            budget = min(budget, Int(connection.inputTokens))
+        }
         while budget > 0 && !connection.isClosed {
             let window = UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<min(readBuffer.count, budget)])
             let result: IOResult<Int>
@@ -415,20 +453,91 @@ public final class Server: @unchecked Sendable {
                 return
             case .done(let count):
                 budget -= count
+                inputBytesTotal &+= UInt64(count)
+                if limited { connection.inputTokens -= Double(count) }
                 consume(UnsafeRawBufferPointer(rebasing: window[0..<count]), from: connection)
+                if connection.isInputPaused { return }
             }
         }
+        if connection.isClosed { return }
+        if limited && connection.inputTokens < 1 {
+            throttle(connection)
+        } else {
+            addToReadyList(connection)
+        }
+    }
+
+    private func addToReadyList(_ connection: Connection) {
         if !connection.isClosed && !connection.isOnReadyList {
             connection.isOnReadyList = true
             readyList.append(connection)
         }
     }
 
+    private func refillInput(_ connection: Connection) {
+        let rate = Double(config.inputBytesPerSecond)
+        guard rate > 0, now > connection.inputRefilledAt else { return }
+        // Bounded by the burst (≤ 1 GiB) before any conversion, so no arithmetic here can trap.
+        let earned = Double(now - connection.inputRefilledAt) * rate / 1e9
+        connection.inputTokens = min(Double(config.inputBurstBytes), connection.inputTokens + earned)
+        connection.inputRefilledAt = now
+    }
+
+    private func throttle(_ connection: Connection) {
+        guard !connection.isThrottled else { return }
+        connection.isThrottled = true
+        throttled.append(connection)
+        inputThrottledTotal &+= 1
+    }
+
+    /// Tick: throttled connections whose budget has refilled are read again (edge-triggered epoll will not
+    /// report bytes that were already waiting, so they go on the ready list).
+    private func refillThrottled() {
+        guard !throttled.isEmpty else { return }
+        var kept = 0
+        for index in throttled.indices {
+            let connection = throttled[index]
+            if connection.isClosed { continue }
+            refillInput(connection)
+            if config.inputBytesPerSecond == 0 || connection.inputTokens >= 1 {
+                connection.isThrottled = false
+                addToReadyList(connection)
+            } else {
+                throttled[kept] = connection
+                kept += 1
+            }
+        }
+        throttled.removeLast(throttled.count - kept)
+    }
+
     private func consume(_ bytes: UnsafeRawBufferPointer, from connection: Connection) {
         let session = connection.session
         if session.phase == .closing { return }  // leaving: input is read only to be discarded
         connection.lastInput = now
-        connection.framer.feed(bytes) { framed in
+        let used = feedLines(bytes, from: connection)
+        if used < bytes.count {
+            connection.heldInput.append(UnsafeRawBufferPointer(rebasing: bytes[used...]))
+        }
+        notePartialLine(connection)
+        closeTerminated()
+    }
+
+    /// Processes input held by an input pause (see above).
+    private func consumeHeld(_ connection: Connection) {
+        if connection.session.phase == .closing {
+            connection.heldInput.release()
+            return
+        }
+        let used = feedLines(connection.heldInput.readable, from: connection)
+        connection.heldInput.consume(used)
+        notePartialLine(connection)
+        closeTerminated()
+    }
+
+    /// Frames and handles lines until the input pauses; returns the bytes consumed.
+    private func feedLines(_ bytes: UnsafeRawBufferPointer, from connection: Connection) -> Int {
+        let session = connection.session
+        return connection.framer.feedUntilStopped(bytes) { framed in
             switch framed {
             case .line(let line):
                 if tracesLines {
@@ -443,8 +552,28 @@ public final class Server: @unchecked Sendable {
             case .overlong:
                 hub.lineTooLong(from: session)
             }
+            if session.phase != .closing && hub.wantsInputPaused(session) {
+                connection.isInputPaused = true
+                inputPausedTotal &+= 1
+                return false
+            }
+            return true
         }
-        closeTerminated()
+    }
+
+    /// Notes when the framer's current partial line began, for `line-timeout`.
+    private func notePartialLine(_ connection: Connection) {
+        if connection.framer.pendingCount > 0 && connection.partialSerial != connection.framer.partialSerial {
+            connection.partialSerial = connection.framer.partialSerial
+            connection.partialSince = now
+        }
+    }
+
+    /// Output drained: a paused client's input is processed again, from the ready list.
+    private func resumeInputIfDrained(_ connection: Connection) {
+        guard connection.isInputPaused, !connection.isClosed, hub.mayResumeInput(connection.session) else { return }
+        connection.isInputPaused = false
+        addToReadyList(connection)
     }
 
     /// The client shut down its sending side. It may still read: send what is pending, then close.
@@ -579,6 +708,7 @@ public final class Server: @unchecked Sendable {
                 connection.blockedSince = 0
                 connection.wireEndsMidLine = written < total && lastByte(of: vectors, written: written) != 10
                 hub.didWrite(written, to: session)
+                resumeInputIfDrained(connection)
                 if written < total {
                     // A short write means the socket buffer is full; the kernel has noted that we want to
                     // write, so an EPOLLOUT edge will come. Trying again now would only return EAGAIN.
@@ -673,6 +803,8 @@ public final class Server: @unchecked Sendable {
         let nameDeadline = config.nameTimeoutNanoseconds
         let writeDeadline = config.writeTimeoutNanoseconds
         let idleDeadline = config.idleTimeoutNanoseconds
+        let lineDeadline = config.lineTimeoutNanoseconds
+        refillThrottled()
         for case let connection? in connections where !connection.isClosed {
             let session = connection.session
             if connection.isLingering {
@@ -684,6 +816,10 @@ public final class Server: @unchecked Sendable {
                 writeParting("ERR write-timeout you accepted no data for \(seconds) s; disconnecting\n", to: connection)
                 close(connection, reason: "write timeout: no bytes accepted for \(seconds) s")
                 continue
+            }
+            if connection.framer.pendingCount > 0 && session.phase != .closing && !connection.isInputPaused
+                && connection.heldInput.isEmpty && now &- connection.partialSince >= lineDeadline {
+                expirePartialLine(connection)
             }
             switch session.phase {
             case .awaitingName where now - session.connectedAt >= nameDeadline:
@@ -704,6 +840,16 @@ public final class Server: @unchecked Sendable {
         }
         if acceptPaused { resumeAccepting() }
         onTick?(self)
+    }
+
+    /// A partial line stayed incomplete for `line-timeout`: drop it (and its rest, up to the newline) and say so.
+    /// The connection stays: a half-typed line is not a reason to disconnect, but it may not pin memory forever.
+    private func expirePartialLine(_ connection: Connection) {
+        let dropped = connection.framer.expirePartial()
+        linesTimedOutTotal &+= 1
+        hub.sendError("line-timeout", "a line stayed incomplete for \(config.lineTimeout.compactDescription) s; its \(dropped) bytes and the rest up to its newline were discarded",
+                      to: connection.session)
+        closeTerminated()
     }
 
     private func resumeAccepting() {

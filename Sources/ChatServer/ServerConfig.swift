@@ -29,6 +29,16 @@ public struct ServerConfig: Sendable {
     public var idleTimeout: Double = 0
     /// Bytes read from one connection per loop turn before others get their turn.
     public var readBudgetBytes = 64 * 1024
+    /// Input budget per client: bytes per second, sustained (0: unlimited, for benchmarks). Every byte read
+    /// counts, empty lines and the discarded rest of an overlong line too. Once spent, chatd stops reading that
+    /// socket until the tick has refilled it; the kernel's backpressure slows the sender. The default is above
+    /// what `message-rate` lets a user send (20 lines/s of mostly short text) and far below a flood.
+    public var inputBytesPerSecond = 64 * 1024
+    /// Input bytes a client may send at once above the sustained rate (a pasted burst of long lines).
+    public var inputBurstBytes = 256 * 1024
+    /// Seconds a partial line (bytes without a newline yet) may stay incomplete; then it is discarded, up to its
+    /// newline, and the client is told `ERR line-timeout`. Bounds the memory of half-typed lines in time.
+    public var lineTimeout: Double = 60
     /// Seconds to deliver pending output and the shutdown line on SIGTERM before closing anyway.
     public var shutdownGrace: Double = 5
     /// SO_SNDBUF for each client socket in bytes (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's
@@ -98,6 +108,7 @@ public struct ServerConfig: Sendable {
     public var idleTimeoutNanoseconds: UInt64 { Nanoseconds.saturating(seconds: idleTimeout) }
     public var shutdownGraceNanoseconds: UInt64 { Nanoseconds.saturating(seconds: shutdownGrace) }
     public var lingerTimeoutNanoseconds: UInt64 { Nanoseconds.saturating(seconds: lingerTimeout) }
+    public var lineTimeoutNanoseconds: UInt64 { Nanoseconds.saturating(seconds: lineTimeout) }
     public var flushIntervalNanoseconds: UInt64 { Nanoseconds.saturating(seconds: flushInterval) }
     /// At least 1 ms: a timerfd interval of 0 would disarm the timer.
     public var tickIntervalNanoseconds: Int { Int(max(1_000_000, Nanoseconds.saturating(seconds: tickInterval))) }

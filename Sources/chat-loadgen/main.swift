@@ -39,7 +39,7 @@ struct LoadGen: ParsableCommand {
 
             Each message carries [[SENDER,SEQ,SENT_NS]]; receivers find tokens in the raw bytes (across reads), so \
             the server's framing does not matter. Give --server-pid for server CPU ns per delivery and peak RSS.
-            For chatd start it with --message-rate 0 --max-clients-per-address 0 --connect-rate 0 (and --max-clients above N).
+            For chatd start it with --message-rate 0 --max-clients-per-address 0 --input-bytes-per-second 0 --connect-rate 0 (and --max-clients above N).
             Exit status: 0 if all clients connected and nothing was lost or reordered, 1 otherwise, 2 for bad usage.
             """
     )

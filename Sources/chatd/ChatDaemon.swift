@@ -48,6 +48,9 @@ struct ChatDaemon: ParsableCommand {
     @Option(name: .long, help: help("name-timeout")) var nameTimeout: String?
     @Option(name: .long, help: help("write-timeout")) var writeTimeout: String?
     @Option(name: .long, help: help("idle-timeout")) var idleTimeout: String?
+    @Option(name: .long, help: help("input-bytes-per-second")) var inputBytesPerSecond: String?
+    @Option(name: .long, help: help("input-burst-bytes")) var inputBurstBytes: String?
+    @Option(name: .long, help: help("line-timeout")) var lineTimeout: String?
     @Option(name: .long, help: help("shutdown-grace")) var shutdownGrace: String?
     @Option(name: .long, help: help("send-buffer-bytes")) var sendBufferBytes: String?
     @Option(name: .long, help: help("flush-interval-ms")) var flushIntervalMs: String?
@@ -66,6 +69,7 @@ struct ChatDaemon: ParsableCommand {
             ("message-rate", messageRate), ("message-burst", messageBurst), ("max-rooms", maxRooms),
             ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),
             ("shutdown-grace", shutdownGrace), ("send-buffer-bytes", sendBufferBytes), ("flush-interval-ms", flushIntervalMs),
+            ("input-bytes-per-second", inputBytesPerSecond), ("input-burst-bytes", inputBurstBytes), ("line-timeout", lineTimeout),
         ]
         for case let (key, value?) in numbers { settings.append((key, value)) }
         return settings

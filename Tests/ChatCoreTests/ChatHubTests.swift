@@ -483,29 +483,89 @@ final class ChatHubTests: XCTestCase {
         XCTAssertEqual(h.lines(d), ["MSG #lobby Alice: y"])
     }
 
+    /// The hard cap stays for what the engine cannot pause: here nothing pauses (no engine), so a client whose
+    /// own replies exceed `client-queue-bytes` is closed with a reason, and the room is told.
+    /// (Before issue 9 a private-message flood from someone else did this; that is now refused to the sender,
+    /// see `testPrivateMessagesIntoAFullQueueAreRefusedToTheSenderNotTheTarget`.)
     func testQueueOverflowTerminatesTheSession() {
         var limits = ChatLimits()
-        limits.clientQueueBytes = 200
+        limits.clientQueueBytes = 2000
+        limits.messageRate = 0
         let h = HubHarness(limits: limits)
         var events: [String] = []
         h.hub.onEvent = { event in if case .terminated(let s, let reason) = event { events.append("\(s.name ?? "?"): \(reason)") } }
         let a = h.login("Alice")
         let b = h.login("Bob")
         _ = h.lines(a)
-        for _ in 0..<5 { h.send("/msg Bob " + String(repeating: "z", count: 50), from: a) }
+        for _ in 0..<10 { h.send("/help", from: b) }
         var terminated: [Session] = []
         h.hub.takeTerminated { terminated.append($0) }
         XCTAssertEqual(terminated.count, 1)
         XCTAssertTrue(terminated.first === b)
         XCTAssertTrue(b.isFinished)
         XCTAssertEqual(b.finalLineBytes.map { String(decoding: $0, as: UTF8.self) },
-                       "ERR queue-overflow output queue over 200 bytes (client not reading)\n")
-        XCTAssertEqual(events, ["Bob: output queue over 200 bytes (client not reading)"])
-        let aLines = h.lines(a)
-        XCTAssertEqual(aLines.count, 2)
-        XCTAssertEqual(Set(aLines), ["SYS #lobby Offline: Bob (output queue over 200 bytes (client not reading))",
-                                     "ERR no-such-user nobody named \"Bob\" is online"])
+                       "ERR queue-overflow output queue over 2000 bytes (client not reading)\n")
+        XCTAssertEqual(events, ["Bob: output queue over 2000 bytes (client not reading)"])
+        XCTAssertEqual(h.lines(a), ["SYS #lobby Offline: Bob (output queue over 2000 bytes (client not reading))"])
         h.hub.takeTerminated { _ in XCTFail("taken once") }
+    }
+
+    /// Finding 3 of issue 9: others' private messages can fill at most `privateShareBytes` of a target's queue.
+    /// Past it the hub first asks the engine to write the target out (`flushNow`); a target that still has no
+    /// room is not dropped: the sender is told, and every message is either delivered or refused to its sender.
+    func testPrivateMessagesIntoAFullQueueAreRefusedToTheSenderNotTheTarget() {
+        var limits = ChatLimits()
+        limits.clientQueueBytes = 2000  // share: 1000 bytes
+        limits.messageRate = 0
+        let h = HubHarness(limits: limits)
+        let a = h.login("Alice")
+        let b = h.login("Bob")
+        var flushRequests = 0
+        h.hub.flushNow = { session in
+            XCTAssertTrue(session === b)
+            flushRequests += 1  // a socket that takes nothing: Bob is not reading
+        }
+        let text = String(repeating: "p", count: 200)
+        for i in 0..<20 { h.send("/msg Bob \(pad(i, 2)) \(text)", from: a) }
+        var terminated = 0
+        h.hub.takeTerminated { _ in terminated += 1 }
+        XCTAssertEqual(terminated, 0, "the target was dropped for what someone else sent it")
+        let delivered = h.lines(b).filter { $0.hasPrefix("PRIV Alice: ") }
+        let refused = h.lines(a).filter { $0 == "ERR target-busy Bob is not reading fast enough; your message was not delivered" }
+        XCTAssertEqual(delivered.count, 1000 / ("PRIV Alice: 00 ".utf8.count + 201))
+        XCTAssertEqual(delivered.count + refused.count, 20, "a private message was neither delivered nor refused")
+        XCTAssertEqual(flushRequests, refused.count, "the engine is asked to write the target out before each refusal")
+        XCTAssertEqual(h.hub.privateRefused, UInt64(refused.count))
+        XCTAssertEqual(delivered, (0..<delivered.count).map { "PRIV Alice: \(pad($0, 2)) \(text)" })
+
+        // A target that reads (the engine's write drains it) gets everything.
+        var received = 0
+        h.hub.flushNow = { session in received += h.lines(session).count }
+        for i in 0..<20 { h.send("/msg Bob \(pad(i, 2)) \(text)", from: a) }
+        received += h.lines(b).count
+        XCTAssertEqual(received, 20)
+        XCTAssertEqual(h.lines(a), [])
+    }
+
+    /// A client whose own replies pile up asks the engine to pause its input at a quarter of its queue, and
+    /// may resume at an eighth: the hard cap above is never reached by a client the engine pauses.
+    func testInputPauseAndResumeMarks() {
+        var limits = ChatLimits()
+        limits.clientQueueBytes = 64 * 1024
+        limits.messageRate = 0
+        let h = HubHarness(limits: limits)
+        let a = h.login("Alice")
+        var replies = 0
+        while !h.hub.wantsInputPaused(a) {
+            h.send("/help", from: a)
+            replies += 1
+            XCTAssertLessThan(replies, 1000)
+        }
+        XCTAssertGreaterThanOrEqual(a.queuedBytes, limits.inputPauseBytes)
+        XCTAssertLessThan(a.queuedBytes, limits.inputPauseBytes + 1024, "one reply past the mark at most")
+        XCTAssertFalse(h.hub.mayResumeInput(a))
+        _ = h.flushBytes(a, writeSize: a.queuedBytes - limits.inputResumeBytes, maxWrites: 1)
+        XCTAssertTrue(h.hub.mayResumeInput(a))
     }
 
     func testEngineFlushSchedule() {

@@ -214,4 +214,61 @@ final class LineFramerTests: XCTestCase {
             if got.events != expected.events { return }
         }
     }
+
+    /// The engine's input pause: feeding stops after the line whose handler said so, the count says how far
+    /// it got, and feeding the rest later frames exactly what one uninterrupted feed would have.
+    func testFeedStopsWhereTheHandlerSaysAndTheRestFramesTheSame() {
+        let input = Array("one\ntwo\r\n\nthree\nfour".utf8)
+        for stopAfter in 1...4 {
+            var framer = LineFramer(maxLineBytes: 64)
+            var events: [Framed] = []
+            var rest = input[...]
+            var calls = 0
+            while !rest.isEmpty {
+                let used = Array(rest).withUnsafeBytes { buffer in
+                    framer.feedUntilStopped(buffer) { event in
+                        switch event {
+                        case .line(let line): events.append(.line(Array(line)))
+                        case .overlong: events.append(.overlong)
+                        }
+                        calls += 1
+                        return calls % stopAfter != 0
+                    }
+                }
+                XCTAssertGreaterThan(used, 0)
+                rest = rest.dropFirst(used)
+            }
+            XCTAssertEqual(events, [.text("one"), .text("two"), .text(""), .text("three")], "stop after \(stopAfter)")
+            XCTAssertEqual(framer.pendingCount, 4)
+        }
+    }
+
+    /// line-timeout: an expired partial line is dropped and so is its rest up to the newline, so the tail of a
+    /// half-typed line never arrives as a line of its own; the next line frames normally.
+    func testExpiredPartialLineIsDroppedUpToItsNewline() {
+        var framer = LineFramer(maxLineBytes: 64)
+        XCTAssertEqual(feed(&framer, Array("half-typ".utf8)), [])
+        let serial = framer.partialSerial
+        XCTAssertEqual(framer.expirePartial(), 8)
+        XCTAssertEqual(framer.pendingCount, 0)
+        XCTAssertEqual(framer.pendingCapacity, 0, "the partial line's memory is freed")
+        XCTAssertEqual(framer.expirePartial(), 0)
+        XCTAssertEqual(feed(&framer, Array("ed tail\nnext\npart".utf8)), [.text("next")])
+        XCTAssertNotEqual(framer.partialSerial, serial, "a new partial line is told apart from the expired one")
+    }
+
+    /// A partial line never holds more than the line limit allows (Array's doubling would allow ~2x), and its
+    /// buffer is freed when the line completes.
+    func testPartialLineBufferIsBoundedByTheLimitAndFreed() {
+        var framer = LineFramer(maxLineBytes: 4096)
+        for _ in 0..<4097 { _ = feed(&framer, [0x61]) }
+        XCTAssertEqual(framer.pendingCount, 4097)
+        XCTAssertLessThan(framer.pendingCapacity, 4097 + 64, "pending capacity \(framer.pendingCapacity)")
+        XCTAssertEqual(feed(&framer, [10]), [.overlong])
+        XCTAssertEqual(framer.pendingCapacity, 0, "freed when the line ended")
+        for _ in 0..<4000 { _ = feed(&framer, [0x62]) }
+        XCTAssertLessThan(framer.pendingCapacity, 4097 + 64)
+        XCTAssertEqual(feed(&framer, [10]), [.text(String(repeating: "b", count: 4000))])
+        XCTAssertEqual(framer.pendingCapacity, 0)
+    }
 }

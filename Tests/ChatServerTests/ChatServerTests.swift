@@ -215,6 +215,9 @@ final class ChatServerTests: XCTestCase {
             $0.chat.ringBytes = 64 * 1024
             $0.chat.messageRate = 0
             $0.writeTimeout = 1
+            // The sender is a firehose (5.6 MB at once) to make a slow reader fall behind; the input budget would
+            // only spread that over 20 s. What is tested here is the output side.
+            $0.inputBytesPerSecond = 0
         }
         defer { server.stop() }
         let sleeper = try LineClient(port: server.port, receiveBuffer: 4096)
