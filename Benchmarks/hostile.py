@@ -1280,8 +1280,9 @@ SCENARIOS = {cls.name: cls for cls in [PrivmsgFlood, RoomsPipeline, ReconnectFlo
 
 # ------------------------------------------------------------------------------------------------ main
 
-def run_scenario(binary, cls, duration, workdir):
+def run_scenario(binary, cls, duration, workdir, extra_flags=()):
     scenario = cls()
+    scenario.flags = [*scenario.flags, *extra_flags]
     server = Chatd(binary, scenario.flags, workdir, scenario.name)
     probe = None
     result = {"scenario": scenario.name, "flags": ["--listen", f"{HOST}:0", *scenario.flags]}
@@ -1352,6 +1353,9 @@ def main():
                     help="scenarios to run (default: all): " + ", ".join(ORDER))
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per scenario (1-60, default 10)")
     ap.add_argument("--json", metavar="FILE", help="write every figure measured to FILE")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="an extra chatd argument for every scenario (repeat; e.g. --server-arg=--connect-rate "
+                         "--server-arg=0 to see one fix without another)")
     args = ap.parse_args()
     # SIGTERM ends the run through the same `finally` blocks as Ctrl-C: every chatd started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1367,7 +1371,7 @@ def main():
     with open(binary, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     names = [n for n in ORDER if n in (args.scenario or ORDER)]
-    report = {"tool": "Benchmarks/hostile.py", "chatd": binary, "chatd_sha256_16": digest,
+    report = {"tool": "Benchmarks/hostile.py", "chatd": binary, "server_args": args.server_arg, "chatd_sha256_16": digest,
               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "duration_s": args.duration,
               "loadavg_start": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(), "scenarios": []}
     print(f"hostile.py: {binary} (sha256 {digest}…), {len(names)} scenario(s) x {args.duration:g} s, "
@@ -1377,7 +1381,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hostile-") as workdir:
         for name in names:
             print(f"  {name} ...", end="", flush=True)
-            result = run_scenario(binary, SCENARIOS[name], args.duration, workdir)
+            result = run_scenario(binary, SCENARIOS[name], args.duration, workdir, args.server_arg)
             report["scenarios"].append(result)
             failed |= "error" in result
             print(" " + (result.get("summary") or result.get("error", "")), flush=True)
