@@ -60,8 +60,8 @@ awk -v s="$score" -v t="$threshold" 'BEGIN { exit !(s <= t) }' || fail "exposure
 [ "$status" -eq 0 ] || fail "systemd-analyze security exited $status"
 
 echo "-- deploy/chatd.conf against chatd --help"
-flags=$("$chatd" --help | grep -o -- '--[a-z][a-z-]*' | sed 's/^--//' | grep -vx -e help -e config -e version | sort -u)
-keys=$(sed -n 's/^#\{0,1\}\([a-z][a-z-]*\) = .*/\1/p' deploy/chatd.conf | sort -u)
+flags=$("$chatd" --help | grep -o -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | grep -vx -e help -e config -e version | sort -u)
+keys=$(sed -n 's/^#\{0,1\}\([a-z][a-z0-9-]*\) = .*/\1/p' deploy/chatd.conf | sort -u)
 if [ "$flags" != "$keys" ]; then
     diff <(echo "$flags") <(echo "$keys") | sed 's/^</   only in --help:/; s/^>/   only in chatd.conf:/' | grep only || true
     fail "deploy/chatd.conf and chatd --help disagree"
