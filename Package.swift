@@ -27,13 +27,17 @@ let package = Package(
         // The one thin Swift layer over the shim: typed syscall wrappers, addresses, the epoll loop, sd_notify.
         // Shared by the daemon, the client and the load generator, so each syscall is wrapped once.
         .target(name: "ChatSys", dependencies: ["CChatSys"]),
-        // Pure chat logic: framing, names, commands, rendering, rooms, rings. No syscalls.
+        // Pure chat state: framing, names, rooms, rings, limits, the hub and its typed events. No syscalls, no
+        // protocol text.
         .target(name: "ChatCore"),
+        // The wire protocols ("fronts"), pure: each parses its input into hub operations and renders the hub's
+        // events and replies. Native/ is chatd's line protocol, IRC/ the IRC front.
+        .target(name: "ChatFronts", dependencies: ["ChatCore"]),
         // The engine: connections, the server loop, timers, signals, config, logging.
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatSys", "ChatCore",
+                "ChatSys", "ChatCore", "ChatFronts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -64,7 +68,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatFronts"]),
         .testTarget(
             name: "ChatClientTests",
             dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "chat"]

@@ -1,5 +1,7 @@
-// ChatHub: the chat's state machine. It turns input lines into ring appends and private replies,
-// and tells the engine what to write; it never touches a socket.
+// ChatHub: the chat's state — names, rooms, membership, limits, rings and cursors. Fronts call its
+// operations; it publishes typed room events into the rings (rendered once per format in use), asks a
+// session's front to render what it sends that session, and tells the engine what to write. It never
+// builds protocol text and never touches a socket.
 
 /// Something worth a log line, reported to the engine.
 public enum HubEvent {
@@ -12,49 +14,120 @@ public enum HubEvent {
     case terminated(Session, reason: String)
 }
 
+/// The outcome of claiming a name (registration).
+public enum NameClaim: Equatable {
+    case claimed
+    /// No token left: the name was not even checked (checking costs CPU; see `claimName`).
+    case rateLimited
+    case invalid(NameProblem)
+    /// Someone online has this name (`lookingLike` nil) or one that looks like it (its holder's name).
+    case taken(lookingLike: String?)
+}
+
+/// The outcome of a rename.
+public enum RenameResult: Equatable {
+    case renamed(from: String)
+    /// The new name is the old one, byte for byte.
+    case unchanged
+    case invalid(NameProblem)
+    case taken(lookingLike: String?)
+}
+
+/// The outcome of a join.
+public enum JoinResult {
+    case joined(Room)
+    case invalid(NameProblem)
+    case alreadyMember(Room)
+    case tooManyRooms(max: Int)
+    /// The room's modes keep the session out (IRC `+k`, `+l`, `+i`).
+    case needsKey(Room)
+    case full(Room)
+    case inviteOnly(Room)
+}
+
+/// The outcome of a private message.
+public enum PrivateResult {
+    case delivered(Session)
+    case noSuchUser
+    /// Its queue is over the share others may fill, even after a flush: not delivered.
+    case targetBusy(Session)
+}
+
+/// Room modes the hub enforces (IRC shows and sets them; native rooms keep the defaults).
+public struct RoomModes: Equatable, Sendable {
+    /// `+t`: only operators set the topic.
+    public var topicLocked = true
+    /// `+n`: no messages from outside the room.
+    public var noExternal = true
+    /// `+m`: only operators and voiced members speak.
+    public var moderated = false
+    /// `+s`: not listed to non-members.
+    public var secret = false
+    /// `+i`: only invited sessions join.
+    public var inviteOnly = false
+    /// `+k`: the key needed to join (nil: none).
+    public var key: String?
+    /// `+l`: most members (0: no limit).
+    public var limit = 0
+    public init() {}
+}
+
 public final class ChatHub {
     public var limits: ChatLimits {
         didSet { ringMemory.limit = limits.ringsMaxBytes }
     }
     /// The memory all rings share; its limit follows `limits.ringsMaxBytes`.
     public let ringMemory: RingMemory
+    /// The room formats sessions read (`Session.format` indexes this).
+    public let formats: [any RoomFormat]
     public static let lobbyName = "lobby"
     public private(set) var lobby: Room
     private var rooms: [String: Room] = [:]
     private var sessionsByName: [String: Session] = [:]
-    /// Every room, sorted by name as `/rooms` lists them: kept sorted on insert and removal, so a `/rooms`
+    /// Every room, sorted by name as listings show them: kept sorted on insert and removal, so a listing
     /// never sorts (with 1,000 CJK-named rooms a sort cost 1.5 ms per request).
-    private var sortedRooms: [Room] = []
-    /// The `/rooms` reply, rendered once per change of the room list or of any room's membership.
-    private var roomsReply: [UInt8]?
+    public private(set) var sortedRooms: [Room] = []
+    /// Bumped on every change of the room list or of any room's membership, so fronts can cache listings.
+    public private(set) var roomsVersion: UInt64 = 0
     /// Named sessions whose `Online:` is not yet public (see `ChatLimits.presenceDelay`), oldest first.
     private var pendingPresence: [Session] = []
     /// Every look-alike key (`Names.lookAlikeKeys`) of every named session → that session. A name with a
     /// key held by another session is taken, so no two online names look alike and each key has one holder.
     private var sessionsByLookAlike: [String: Session] = [:]
-    /// The same for rooms: a `/join` of a name that looks like an existing room's joins that room.
+    /// The same for rooms: a join of a name that looks like an existing room's joins that room.
     private var roomsByLookAlike: [String: Room] = [:]
     private var dirtyRooms: [Room] = []
     private var flushQueue: [Session] = []
     /// Sessions the engine must close at once (see `HubEvent.terminated`), drained by `takeTerminated`.
     private var terminated: [Session] = []
+    /// Rendering scratch, reused: rendering a message allocates nothing once it has grown.
+    private var record: [UInt8] = []
+    private var privateBytes: [UInt8] = []
+    /// Each ring's range of the record `publish` appended last, by format (nil: no ring of that format).
+    private var lastRanges: [Range<UInt64>?] = []
+    private var visitStamp: UInt64 = 0
     /// Called for loggable events. Kept as a closure so ChatCore needs no logging package.
     public var onEvent: ((HubEvent) -> Void)?
     /// Set by the engine: writes a session's pending output to its socket now, as far as the socket takes it.
     /// The hub calls it before refusing a private message to a full queue (see `acceptsPrivate`).
     public var flushNow: ((Session) -> Void)?
-    /// Private messages refused with `ERR target-busy` (for status figures and tests).
+    /// Wall-clock time (milliseconds since 1970, UTC), set by the engine every turn: the time events carry.
+    public var wallClock: UInt64 = 0
+    /// Private messages refused as target-busy (for status figures and tests).
     public private(set) var privateRefused: UInt64 = 0
-    /// Lines appended to rings (messages and room events), for status figures.
+    /// Messages and room events published (each counted once, whatever the number of formats).
     public private(set) var linesPublished: UInt64 = 0
     /// Ring bytes appended since the last end-of-turn flush. The engine flushes early when this nears a
     /// ring's size, so that readers who keep up are never overrun by a single busy turn.
     public private(set) var bytesSinceFlush = 0
 
-    public init(limits: ChatLimits = ChatLimits()) {
+    public init(limits: ChatLimits = ChatLimits(), formats: [any RoomFormat]) {
+        precondition(!formats.isEmpty, "a hub needs at least one room format")
         self.limits = limits
+        self.formats = formats
         self.ringMemory = RingMemory(limit: limits.ringsMaxBytes)
-        let lobby = Room(name: Self.lobbyName, key: Names.key(Self.lobbyName), limits: limits, memory: ringMemory)
+        let lobby = Room(name: Self.lobbyName, key: Names.key(Self.lobbyName), limits: limits, memory: ringMemory,
+                         formatCount: formats.count, createdAt: 0)
         self.lobby = lobby
         rooms[lobby.key] = lobby
         sortedRooms = [lobby]
@@ -67,6 +140,7 @@ public final class ChatHub {
         for room in rooms.values {
             room.members.removeAll()
             room.draining.removeAll()
+            for case let slot? in room.rings { slot.readers.removeAll() }
         }
     }
 
@@ -75,26 +149,29 @@ public final class ChatHub {
 
     public func session(named name: String) -> Session? { sessionsByName[Names.key(name)] }
 
-    // MARK: Lifecycle
-
-    /// A new connection: greet it and ask for a name.
-    public func open(_ session: Session) {
-        send("SYS Hello: chatd protocol 1. Send your name: 1-32 letters, digits, _ - .", to: session)
+    /// The room called `name` (or one that looks like it), if it exists.
+    public func room(named name: String) -> Room? {
+        if let room = rooms[Names.key(name)] { return room }
+        return Names.lookAlikeKeys(name).lazy.compactMap { self.roomsByLookAlike[$0] }.first
     }
 
-    /// Starts an orderly close: leaves rooms (announcing `Offline:` unless `announce` is false), then sends what
-    /// is pending, then `finalLine`, after which `isFinished` is set. Idempotent. `reason` and `finalLine` are
-    /// the server's own text: user text goes in only as `EmbeddedText.quoted` (see `quit`).
-    public func beginClose(_ session: Session, reason: String, finalLine: String?, announce: Bool = true) {
+    /// Calls `body` with every named session, in no particular order, until it returns false.
+    public func forEachNamed(_ body: (Session) -> Bool) {
+        for session in sessionsByName.values where !body(session) { return }
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts an orderly close: leaves every room (announcing the departure unless `announce` is false), then
+    /// sends what is pending, then `finalLine`, after which `isFinished` is set. Idempotent.
+    public func beginClose(_ session: Session, reason: LeaveReason, finalLine: [UInt8]?, announce: Bool = true) {
         guard session.phase != .closing else { return }
         let wasNamed = session.phase == .named
         session.phase = .closing
-        session.closeReason = reason
-        session.finalLine = finalLine.map { Array(($0 + "\n").utf8) }
+        session.closeReason = Self.describe(reason)
+        session.finalLine = finalLine
         let wasAnnounced = !withdrawPendingPresence(session)
-        if let current = session.current {
-            leave(current, announcement: wasNamed && announce && wasAnnounced ? "Offline: \(session.name ?? "?") (\(reason))" : nil)
-        }
+        departAll(session, reason: reason, announce: wasNamed && announce && wasAnnounced, draining: true)
         forgetName(session)
         requestFlush(session)
     }
@@ -102,8 +179,8 @@ public final class ChatHub {
     /// The connection is gone (reset, write timeout, engine shutdown): drop every trace of the session now.
     public func remove(_ session: Session, reason: String) {
         let wasAnnounced = !withdrawPendingPresence(session)
-        if session.phase == .named, let current = session.current {
-            leave(current, announcement: wasAnnounced ? "Offline: \(session.name ?? "?") (\(reason))" : nil)
+        if session.phase == .named {
+            departAll(session, reason: .closed(reason), announce: wasAnnounced, draining: false)
         }
         session.phase = .closing
         if session.closeReason == nil { session.closeReason = reason }
@@ -116,117 +193,123 @@ public final class ChatHub {
         session.isFinished = true
     }
 
+    /// How a departure reads in logs: `quit`, `quit: "message"`, or the server's description.
+    public static func describe(_ reason: LeaveReason) -> String {
+        switch reason {
+        case .quit(nil): return "quit"
+        case .quit(let message?): return "quit: " + EmbeddedText.quote(message)
+        case .closed(let description): return description
+        }
+    }
+
     /// Sessions that must be closed at once; the engine calls this after feeding input and after flushing.
     public func takeTerminated(_ body: (Session) -> Void) {
         while let session = terminated.popLast() { body(session) }
     }
 
-    // MARK: Input
+    // MARK: Names
 
-    /// Handles one complete input line (without its terminator).
-    public func receive(_ line: UnsafeRawBufferPointer, from session: Session, now: UInt64) {
-        switch session.phase {
-        case .closing: return
-        case .awaitingName, .named: break
-        }
-        if line.isEmpty { return }
-        if let problem = TextCheck.problem(in: line) {
-            switch problem {
-            case .invalidUTF8:
-                sendError("invalid-utf8", "line is not valid UTF-8; nothing was sent", to: session)
-            case .controlCharacter:
-                sendError("control-character", "line contains control characters (ESC, NUL, ...); nothing was sent", to: session)
-            case .lineSeparator:
-                sendError("line-separator", "line contains U+2028 or U+2029 (line or paragraph separator); nothing was sent", to: session)
-            case .unbalancedBidi:
-                sendError("unbalanced-bidi", "line leaves a bidi override or isolate open, or closes one never opened; close each with U+202C (PDF) or U+2069 (PDI); nothing was sent", to: session)
-            }
-            return
-        }
-        if session.phase == .named && !session.bucket.take(now: now) {
-            onEvent?(.rateLimited(session))
-            sendError("rate-limited", "more than \(limits.messageRate.compactDescription) lines per second; this line was not sent", to: session)
-            return
-        }
-        let parsed = CommandParser.parse(line)
-        if session.phase == .awaitingName {
-            switch parsed {
-            case .empty: return
-            case .command(.quit(let reason)):
-                quit(session, reason: reason)
-            case .command(.help): sendHelp(to: session)
-            case .command:
-                sendError("name-required", "send your name first", to: session)
-            case .message:
-                claimName(String(decoding: line, as: UTF8.self), for: session, now: now)
-            }
-            return
-        }
-        switch parsed {
-        case .empty: return
-        case .message(let range): post(UnsafeRawBufferPointer(rebasing: line[range]), from: session)
-        case .command(let command): execute(command, line: line, from: session)
-        }
-    }
-
-    /// An input line was longer than the limit (its rest is being discarded by the framer).
-    public func lineTooLong(from session: Session) {
-        guard session.phase != .closing else { return }
-        sendError("line-too-long", "line longer than \(limits.maxLineBytes) bytes; it was discarded", to: session)
-    }
-
-    private func claimName(_ name: String, for session: Session, now: UInt64) {
-        // A refused name costs a token of the rate limit, like a line: checking a name (NFD, three
-        // skeletons) takes tens of microseconds, and unmetered retries would let an unnamed client burn
-        // CPU at will. With no token left the name is not even checked. The accepted name is free, so a
-        // client that gets in at once starts with its whole burst. (A copy of the bucket asks whether a
-        // token is there without taking it.)
+    /// Claims `name` for an unregistered session. A refused name costs a token of the rate limit, like a line:
+    /// checking a name (NFD, three skeletons) takes tens of microseconds, and unmetered retries would let an
+    /// unnamed client burn CPU at will. With no token left the name is not even checked. The accepted name is
+    /// free, so a client that gets in at once starts with its whole burst.
+    public func claimName(_ name: String, for session: Session, now: UInt64) -> NameClaim {
+        precondition(session.phase == .awaitingName, "claimName is for unregistered sessions")
+        // A copy of the bucket asks whether a token is there without taking it.
         var probe = session.bucket
         if !probe.take(now: now) {
             onEvent?(.rateLimited(session))
-            sendError("rate-limited", "more than \(limits.messageRate.compactDescription) refused names per second; this one was not considered", to: session)
-            return
+            return .rateLimited
         }
         if let problem = Names.validate(name) {
             _ = session.bucket.take(now: now)
-            sendError("name-invalid", Names.explain(problem) + "; send another name", to: session)
-            return
+            return .invalid(problem)
         }
         let key = Names.key(name)
         if sessionsByName[key] != nil {
             _ = session.bucket.take(now: now)
-            sendError("name-taken", "\(name) is already online; send another name", to: session)
-            return
+            return .taken(lookingLike: nil)
         }
         let lookAlikeKeys = Names.lookAlikeKeys(name)
         if let holder = lookAlikeHolder(lookAlikeKeys, other: session) {
             _ = session.bucket.take(now: now)
-            sendError("name-taken", "\(name) looks like \(holder.name ?? "?"), who is online; send another name", to: session)
-            return
+            return .taken(lookingLike: holder.name ?? "?")
         }
         sessionsByName[key] = session
         for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
-        session.name = name
-        session.nameKey = key
+        setName(name, key: key, of: session)
         session.phase = .named
+        session.namedAt = now
         onEvent?(.named(session))
-        send("SYS Welcome: \(name). You are in #\(lobby.name); online (\(sessionsByName.count)): \(listOnline()). Type /help for commands.", to: session)
+        return .claimed
+    }
+
+    /// Renames a named session, announcing it in every room it is in.
+    public func rename(_ session: Session, to newName: String) -> RenameResult {
+        guard let oldName = session.name else { return .invalid(.empty) }
+        if newName == oldName { return .unchanged }
+        if let problem = Names.validate(newName) { return .invalid(problem) }
+        let key = Names.key(newName)
+        if let holder = sessionsByName[key], holder !== session { return .taken(lookingLike: nil) }
+        // Looking like one's own name is fine (`aIice` for alice); like someone else's is not.
+        let lookAlikeKeys = Names.lookAlikeKeys(newName)
+        if let holder = lookAlikeHolder(lookAlikeKeys, other: session) { return .taken(lookingLike: holder.name ?? "?") }
+        forgetName(session)
+        sessionsByName[key] = session
+        for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
+        setName(newName, key: key, of: session)
+        for subscription in session.subscriptions where subscription.endOffset == nil { subscription.room.version &+= 1 }
+        roomsVersion &+= 1
+        onEvent?(.renamed(session, from: oldName))
+        // Nobody heard of a newcomer still unannounced: its `Online:` will carry the new name.
+        if !session.presencePending {
+            publishInAllRooms(RoomEvent(kind: .renamed, room: lobby, actor: session, previousName: oldName), of: session, skipActor: false)
+        }
+        return .renamed(from: oldName)
+    }
+
+    private func setName(_ name: String, key: String, of session: Session) {
+        session.name = name
+        session.nameBytes = Array(name.utf8)
+        session.nameKey = key
+        session.renderCache = []
+    }
+
+    /// Up to `limit` online names, sorted, and how many are online. Stops early: a join must not cost O(users).
+    public func onlineNames(limit: Int) -> (names: [String], total: Int) {
+        var names: [String] = []
+        for session in sessionsByName.values {
+            if names.count == limit { break }
+            if let name = session.name { names.append(name) }
+        }
+        return (names.sorted(), sessionsByName.count)
+    }
+
+    /// Up to `limit` member names of `room`, sorted.
+    public func memberNames(of room: Room, limit: Int) -> [String] {
+        room.members.prefix(limit).map { $0.session.name ?? "?" }.sorted()
+    }
+
+    // MARK: Presence
+
+    /// A newly named session enters the lobby and comes online there. With a presence delay its `Online:` is
+    /// made public later (see `ChatLimits.presenceDelay`): the newcomer sees its own now, with the same bytes
+    /// and in the same place as it would from the ring.
+    public func arrive(_ session: Session, now: UInt64) {
+        guard session.phase == .named, let name = session.name, !name.isEmpty else { return }
         if limits.presenceDelay == 0 {
-            enter(lobby, session: session, announcement: "Online: \(name)")
+            enter(lobby, session: session, announce: .online)
             return
         }
-        // Presence is made public later (see `ChatLimits.presenceDelay`): the newcomer sees its own `Online:`
-        // now, with the same bytes and in the same place as it would from the ring.
-        enter(lobby, session: session, announcement: nil)
-        send("SYS #\(lobby.name) Online: \(name)", to: session)
+        enter(lobby, session: session, announce: nil)
+        render(RoomEvent(kind: .online, room: lobby, actor: session, time: wallClock, sequence: lobby.messageCount),
+               format: session.format, privatelyTo: session)
         session.presencePending = true
         session.namedAt = now
         pendingPresence.append(session)
     }
 
-    // MARK: Presence
-
-    /// Makes pending `Online:` lines public once `presenceDelay` has passed; the engine calls it every tick.
+    /// Makes pending `Online:` records public once `presenceDelay` has passed; the engine calls it every tick.
     public func announceDuePresence(now: UInt64) {
         guard !pendingPresence.isEmpty else { return }
         var kept = 0
@@ -242,12 +325,12 @@ public final class ChatHub {
     }
 
     /// Publishes a pending `Online:` before the session's first visible act (a message, an action), so nobody
-    /// sees a line from someone who has not arrived. The session itself already saw the line, so it skips it.
+    /// sees a record from someone who has not arrived. The session itself already saw it, so it skips it.
     private func announcePresence(_ session: Session) {
         guard session.presencePending else { return }
         session.presencePending = false
-        guard let subscription = session.current, let name = session.name else { return }
-        announce("Online: \(name)", in: subscription.room, from: subscription)
+        guard let subscription = session.current else { return }
+        publish(RoomEvent(kind: .online, room: subscription.room, actor: session), skipping: subscription)
     }
 
     /// Forgets a pending announcement; returns whether there was one (then the departure is not announced
@@ -258,211 +341,189 @@ public final class ChatHub {
         return true
     }
 
-    private func post(_ text: UnsafeRawBufferPointer, from session: Session) {
+    // MARK: Messages
+
+    /// A message, action or notice to a room the session is a member of. Returns false if it is not one.
+    @discardableResult
+    public func post(_ kind: RoomEvent.Kind, _ text: UnsafeRawBufferPointer, from session: Session, in room: Room) -> Bool {
+        guard let subscription = session.subscription(for: room) else { return false }
         announcePresence(session)
-        guard let subscription = session.current else { return }
-        subscription.messagePrefix.withUnsafeBytes { prefix in
-            publish(prefix, text, in: subscription.room, from: subscription)
-        }
+        publish(RoomEvent(kind: kind, room: room, actor: session, text: text),
+                skipping: session.echoesOwnMessages ? nil : subscription)
+        return true
     }
 
-    /// Appends a line to a room's ring on behalf of `sender`, who is not sent its own line.
-    private func publish(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer, in room: Room, from sender: Subscription?) {
-        let wasHead = room.ring.head
-        let range = room.append(prefix, body)
-        linesPublished += 1
-        bytesSinceFlush += range.count
-        markDirty(room)
-        guard let sender else { return }
-        if sender.cursor == wasHead && sender.skips.isEmpty {
-            // The sender had read everything: step over its own line without recording anything.
-            sender.cursor = range.upperBound
-            sender.cursorSeq = room.ring.headSeq
-        } else {
-            sender.skips.append(range)
-        }
+    /// A message to the session's current room (fronts without per-message targets).
+    @discardableResult
+    public func post(_ kind: RoomEvent.Kind, _ text: UnsafeRawBufferPointer, from session: Session) -> Bool {
+        guard let room = session.current?.room else { return false }
+        return post(kind, text, from: session, in: room)
     }
 
-    private func announce(_ event: String, in room: Room, from sender: Subscription? = nil) {
-        var line = "SYS #\(room.name) \(event)"
-        line.withUTF8 { utf8 in
-            publish(UnsafeRawBufferPointer(start: nil, count: 0), UnsafeRawBufferPointer(utf8), in: room, from: sender)
+    /// A private message from `sender` to the online session named `name`.
+    public func sendPrivate(_ kind: PrivateKind, _ text: UnsafeRawBufferPointer, from sender: Session, to name: String) -> PrivateResult {
+        guard let target = sessionsByName[Names.key(name)], target.phase == .named else { return .noSuchUser }
+        privateBytes.removeAll(keepingCapacity: true)
+        target.front.renderPrivate(PrivateMessage(kind: kind, sender: sender, recipient: target, text: text, time: wallClock),
+                                   into: &privateBytes)
+        if !acceptsPrivate(privateBytes.count, into: target) {
+            // Its queue is over the share others may fill: write it to its socket first (a target that
+            // reads drains into its socket buffer), and refuse only if it still does not fit.
+            flushNow?(target)
+            guard target.phase == .named else { return .noSuchUser }  // the write found the connection gone
+            if !acceptsPrivate(privateBytes.count, into: target) {
+                privateRefused += 1
+                return .targetBusy(target)
+            }
         }
+        privateBytes.withUnsafeBytes { enqueue($0, to: target) }
+        return .delivered(target)
     }
 
-    private func execute(_ command: Command, line: UnsafeRawBufferPointer, from session: Session) {
-        guard let name = session.name else { return }
-        switch command {
-        case .join(let raw):
-            let (roomName, problem) = Names.roomName(raw)
-            if let problem {
-                sendError("room-invalid", "room names follow name rules: " + Names.explain(problem), to: session)
-                return
-            }
-            let key = Names.key(roomName)
-            let lookAlikeKeys = Names.lookAlikeKeys(roomName)
-            // A room that looks like an existing one *is* that one (as `#DEV` is `#dev`): nobody can open a
-            // look-alike `#Iobby` beside `#lobby`, and the `SYS Room:` reply shows the spelling joined.
-            let existing = rooms[key] ?? lookAlikeKeys.lazy.compactMap { self.roomsByLookAlike[$0] }.first
-            if let existing, session.current?.room === existing {
-                sendError("already-in-room", "you are already in #\(existing.name)", to: session)
-                return
-            }
-            let room: Room
-            if let existing {
-                room = existing
-            } else {
-                guard rooms.count < limits.maxRooms else {
-                    sendError("too-many-rooms", "the server holds its maximum of \(limits.maxRooms) rooms; join an existing one (/rooms)", to: session)
-                    return
-                }
-                room = Room(name: roomName, key: key, limits: limits, memory: ringMemory)
-                rooms[key] = room
-                insertSorted(room)
-                for lookAlike in lookAlikeKeys { roomsByLookAlike[lookAlike] = room }
-            }
-            // A newcomer whose arrival was never announced leaves without a `Left:`; its `Joined:` is public.
-            let wasAnnounced = !withdrawPendingPresence(session)
-            if let current = session.current {
-                leave(current, announcement: wasAnnounced ? "Left: \(name) (to #\(room.name))" : nil)
-            }
-            enter(room, session: session, announcement: "Joined: \(name)")
-            send("SYS Room: #\(room.name); members (\(room.memberCount)): \(listMembers(room))", to: session)
-            onEvent?(.joined(session, room: room.name))
-        case .rooms:
-            if roomsReply == nil {
-                let shown = sortedRooms.prefix(limits.maxListedNames).map { "#\($0.name)(\($0.memberCount))" }
-                roomsReply = Array("SYS Rooms (\(sortedRooms.count)): \(list(shown, total: sortedRooms.count))\n".utf8)
-            }
-            roomsReply!.withUnsafeBytes { enqueue($0, to: session) }
-        case .who:
-            guard let room = session.current?.room else { return }
-            if room.whoReply == nil {
-                room.whoReply = Array("SYS Who #\(room.name) (\(room.memberCount)): \(listMembers(room))\n".utf8)
-            }
-            room.whoReply!.withUnsafeBytes { enqueue($0, to: session) }
-        case .privateMessage(let to, let textRange):
-            guard let target = sessionsByName[Names.key(to)], target.phase == .named else {
-                // `to` is whatever the sender typed (not a validated name): quoted, like all user text in server lines.
-                sendError("no-such-user", "nobody named \(EmbeddedText.quoted(to, maxBytes: EmbeddedText.maxEchoBytes)) is online", to: session)
-                return
-            }
-            var privateLine = Array("PRIV \(name): ".utf8)
-            privateLine.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[textRange]))
-            privateLine.append(10)
-            if !acceptsPrivate(privateLine.count, into: target) {
-                // Its queue is over the share others may fill: write it to its socket first (a target that
-                // reads drains into its socket buffer), and refuse only if it still does not fit.
-                flushNow?(target)
-                guard target.phase == .named else {  // the write found the connection gone
-                    sendError("no-such-user", "nobody named \(to) is online", to: session)
-                    return
-                }
-                if !acceptsPrivate(privateLine.count, into: target) {
-                    privateRefused += 1
-                    sendError("target-busy", "\(target.name ?? to) is not reading fast enough; your message was not delivered", to: session)
-                    return
-                }
-            }
-            privateLine.withUnsafeBytes { enqueue($0, to: target) }
-        case .nick(let newName):
-            if let problem = Names.validate(newName) {
-                sendError("name-invalid", Names.explain(problem), to: session)
-                return
-            }
-            let key = Names.key(newName)
-            if let holder = sessionsByName[key], holder !== session {
-                sendError("name-taken", "\(newName) is already online", to: session)
-                return
-            }
-            // Looking like one's own name is fine (`/nick aIice` for alice); like someone else's is not.
-            let lookAlikeKeys = Names.lookAlikeKeys(newName)
-            if let holder = lookAlikeHolder(lookAlikeKeys, other: session) {
-                sendError("name-taken", "\(newName) looks like \(holder.name ?? "?"), who is online", to: session)
-                return
-            }
-            forgetName(session)
-            sessionsByName[key] = session
-            for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
-            session.name = newName
-            session.nameKey = key
-            for subscription in session.subscriptions where subscription.endOffset == nil {
-                subscription.renderPrefix(name: newName)
-                subscription.room.whoReply = nil
-            }
-            onEvent?(.renamed(session, from: name))
-            // Nobody heard of a newcomer still unannounced: its `Online:` will carry the new name.
-            if let room = session.current?.room, !session.presencePending { announce("Nick: \(name) -> \(newName)", in: room) }
-        case .me(let textRange):
-            announcePresence(session)
-            guard let subscription = session.current else { return }
-            let prefix = Array("ACT #\(subscription.room.name) \(name) ".utf8)
-            prefix.withUnsafeBytes { prefix in
-                publish(prefix, UnsafeRawBufferPointer(rebasing: line[textRange]), in: subscription.room, from: subscription)
-            }
-        case .quit(let reason):
-            quit(session, reason: reason)
-        case .help:
-            sendHelp(to: session)
-        case .usage(let usage):
-            sendError("bad-arguments", "usage: \(usage)", to: session)
-        case .unknown(let word):
-            sendError("unknown-command", "\(EmbeddedText.quoted("/" + word, maxBytes: EmbeddedText.maxEchoBytes)) is not a command; /help lists them", to: session)
-        }
-    }
-
-    /// `/quit [REASON]`. The reason is user text, so it reaches the room (`Offline:`) and the quitter (`Bye:`)
-    /// only quoted and cleaned (`EmbeddedText`); a reason with nothing visible in it counts as none.
-    private func quit(_ session: Session, reason raw: String) {
-        let reason = EmbeddedText.clean(raw)
-        if reason.isEmpty {
-            beginClose(session, reason: "quit", finalLine: "SYS Bye: goodbye")
-        } else {
-            let quoted = EmbeddedText.quote(reason)
-            beginClose(session, reason: "quit: \(quoted)", finalLine: "SYS Bye: \(quoted)")
-        }
-    }
-
-    private func sendHelp(to session: Session) {
-        let lines = [
-            "SYS Help: lines not starting with / go to your room; start a message with // to send a leading /",
-            "SYS Help: /join ROOM - leave this room for ROOM (created if new)",
-            "SYS Help: /rooms - list rooms; /who - list this room's members",
-            "SYS Help: /msg NAME TEXT - private message; /me TEXT - action",
-            "SYS Help: /nick NEWNAME - rename; /quit [REASON] - leave",
-        ]
-        for line in lines { send(line, to: session) }
+    /// Sets a room's topic (the front checks who may).
+    public func setTopic(_ text: UnsafeRawBufferPointer, by session: Session, in room: Room) {
+        room.topic = String(decoding: text, as: UTF8.self)
+        room.topicSetter = session.name ?? ""
+        room.topicTime = wallClock
+        publish(RoomEvent(kind: .topic, room: room, actor: session, text: text), skipping: nil)
     }
 
     // MARK: Rooms
 
-    private func enter(_ room: Room, session: Session, announcement: String?) {
-        let subscription = Subscription(session: session, room: room)
-        subscription.renderPrefix(name: session.name ?? "?")
+    /// Joins the room called `name` (made if new). With `leavingCurrent`, the session first leaves its
+    /// current room for it (native `/join`: one room at a time); otherwise it joins one more (IRC).
+    public func join(_ session: Session, roomNamed raw: String, leavingCurrent: Bool, key: String? = nil) -> JoinResult {
+        guard session.phase == .named else { return .invalid(.empty) }
+        let (roomName, problem) = Names.roomName(raw)
+        if let problem { return .invalid(problem) }
+        let nameKey = Names.key(roomName)
+        let lookAlikeKeys = Names.lookAlikeKeys(roomName)
+        // A room that looks like an existing one *is* that one (as `#DEV` is `#dev`): nobody can open a
+        // look-alike `#Iobby` beside `#lobby`, and the reply shows the spelling joined.
+        let existing = rooms[nameKey] ?? lookAlikeKeys.lazy.compactMap { self.roomsByLookAlike[$0] }.first
+        if let existing {
+            if session.isMember(of: existing) { return .alreadyMember(existing) }
+        } else if rooms.count >= limits.maxRooms {
+            return .tooManyRooms(max: limits.maxRooms)
+        }
+        let room: Room
+        if let existing {
+            room = existing
+        } else {
+            room = Room(name: roomName, key: nameKey, limits: limits, memory: ringMemory, formatCount: formats.count,
+                        createdAt: wallClock)
+            rooms[nameKey] = room
+            insertSorted(room)
+            for lookAlike in lookAlikeKeys { roomsByLookAlike[lookAlike] = room }
+        }
+        // A newcomer whose arrival was never announced leaves without a `Left:`; its `Joined:` is public.
+        let wasAnnounced = !withdrawPendingPresence(session)
+        if leavingCurrent, let current = session.current {
+            leave(current, event: wasAnnounced ? RoomEvent(kind: .left, room: current.room, actor: session, otherRoom: room) : nil)
+        }
+        let subscription = enter(room, session: session, announce: .joined)
+        if room.members.count == 1 && room !== lobby { subscription.privileges = .op }
+        onEvent?(.joined(session, room: room.name))
+        return .joined(room)
+    }
+
+    /// Leaves `room` (IRC PART), announcing it with the part message `text`.
+    public func part(_ session: Session, from room: Room, message text: UnsafeRawBufferPointer) -> Bool {
+        guard let subscription = session.subscription(for: room) else { return false }
+        leave(subscription, event: RoomEvent(kind: .left, room: room, actor: session, text: text))
+        return true
+    }
+
+    /// The privileges `session` holds in `room` (empty when not a member).
+    public func privileges(of session: Session, in room: Room) -> MemberPrivileges {
+        session.subscription(for: room)?.privileges ?? []
+    }
+
+    /// Calls `body` with each member of `room` and its privileges.
+    public func forEachMember(of room: Room, _ body: (Session, MemberPrivileges) -> Void) {
+        for member in room.members { body(member.session, member.privileges) }
+    }
+
+    @discardableResult
+    private func enter(_ room: Room, session: Session, announce kind: RoomEvent.Kind?) -> Subscription {
+        let slot = room.slot(for: session.format)
+        let subscription = Subscription(session: session, room: room, slot: slot)
         subscription.indexInRoom = room.members.count
         room.members.append(subscription)
+        subscription.indexInSlot = slot.readers.count
+        slot.readers.append(subscription)
         membershipChanged(room)
         session.subscriptions.append(subscription)
-        session.current = subscription
-        // Subscribed before announcing, so the newcomer sees its own `Online:`/`Joined:` line too.
-        if let announcement { announce(announcement, in: room) }
+        if session.current == nil { session.current = subscription }
+        // Subscribed before announcing, so the newcomer sees its own `Online:`/`Joined:` record too.
+        if let kind { publish(RoomEvent(kind: kind, room: room, actor: session), skipping: nil) }
+        return subscription
     }
 
     /// Moves a subscription from member to draining: it still gets what was posted while it was a member.
-    private func leave(_ subscription: Subscription, announcement: String?) {
+    private func leave(_ subscription: Subscription, event: RoomEvent?, skipOwn: Bool = false) {
         let room = subscription.room
         let session = subscription.session
         if session.current === subscription { session.current = nil }
         removeFromRoom(subscription, in: \.members)
-        if let announcement { announce(announcement, in: room) }
-        subscription.endOffset = room.ring.head
-        subscription.endSeq = room.ring.headSeq
+        if let event { publish(event, skipping: skipOwn ? subscription : nil) }
+        subscription.endOffset = subscription.ring.head
+        subscription.endSeq = subscription.ring.headSeq
         if subscription.hasPending {
             subscription.indexInRoom = room.draining.count
             room.draining.append(subscription)
         } else {
+            removeReader(subscription)
             session.subscriptions.removeAll { $0 === subscription }
             retireIfUnused(room)
+        }
+    }
+
+    /// Leaves every room at once, the departure announced in each (each other session that shares several of
+    /// them is sent it once). `draining`: the session still gets what is due (an orderly close).
+    private func departAll(_ session: Session, reason: LeaveReason, announce: Bool, draining: Bool) {
+        let memberships = session.subscriptions.filter { $0.endOffset == nil }
+        guard !memberships.isEmpty else { return }
+        if announce {
+            publishInAllRooms(RoomEvent(kind: .offline(reason), room: memberships[0].room, actor: session), of: session,
+                              skipActor: !session.seesOwnQuit || !draining)
+        }
+        for subscription in memberships {
+            if draining {
+                leave(subscription, event: nil)
+            } else {
+                if session.current === subscription { session.current = nil }
+            }
+        }
+    }
+
+    /// Publishes a per-user event (a rename, a departure) in every room `session` is a member of. A session that
+    /// shares several of those rooms reads it in the first and skips it in the others, so it is told once.
+    private func publishInAllRooms(_ event: RoomEvent, of session: Session, skipActor: Bool) {
+        let memberships = session.subscriptions.filter { $0.endOffset == nil }
+        if memberships.count == 1 {
+            var one = event
+            one.room = memberships[0].room
+            publish(one, skipping: skipActor ? memberships[0] : nil)
+            return
+        }
+        visitStamp &+= 1
+        let stamp = visitStamp
+        for (position, subscription) in memberships.enumerated() {
+            var each = event
+            let room = subscription.room
+            each.room = room
+            publish(each, skipping: skipActor || position > 0 ? subscription : nil)
+            for index in room.rings.indices {
+                guard let slot = room.rings[index], let range = lastRanges[index] else { continue }
+                for reader in slot.readers where reader !== subscription && reader.endOffset == nil {
+                    if reader.session.visitMark == stamp {
+                        reader.skip(range)
+                    } else {
+                        reader.session.visitMark = stamp
+                    }
+                }
+            }
         }
     }
 
@@ -473,6 +534,7 @@ public final class ChatHub {
         } else {
             removeFromRoom(subscription, in: \.draining)
         }
+        removeReader(subscription)
         retireIfUnused(room)
     }
 
@@ -488,11 +550,22 @@ public final class ChatHub {
         }
     }
 
+    private func removeReader(_ subscription: Subscription) {
+        let slot = subscription.slot
+        let index = subscription.indexInSlot
+        precondition(slot.readers[index] === subscription, "ring reader index out of sync")
+        let last = slot.readers.removeLast()
+        if last !== subscription {
+            slot.readers[index] = last
+            last.indexInSlot = index
+        }
+    }
+
     private func retireIfUnused(_ room: Room) {
         if room !== lobby && room.isUnused && rooms[room.key] === room {
             rooms[room.key] = nil
             if let index = sortedRooms.firstIndex(where: { $0 === room }) { sortedRooms.remove(at: index) }
-            roomsReply = nil
+            roomsVersion &+= 1
             for key in Names.lookAlikeKeys(room.name) where roomsByLookAlike[key] === room { roomsByLookAlike[key] = nil }
         }
     }
@@ -505,19 +578,21 @@ public final class ChatHub {
             if sortedRooms[mid].name < room.name { low = mid + 1 } else { high = mid }
         }
         sortedRooms.insert(room, at: low)
-        roomsReply = nil
+        roomsVersion &+= 1
     }
 
-    /// A member came or went: the cached `/rooms` and `/who` replies are stale.
+    /// A member came or went: cached listings are stale.
     private func membershipChanged(_ room: Room) {
-        roomsReply = nil
-        room.whoReply = nil
+        roomsVersion &+= 1
+        room.version &+= 1
     }
 
-    /// Gives back ring memory grown for readers that have caught up (see `Room.shrinkIfCaughtUp`); the engine
-    /// calls it every tick. Only grown rings are looked at beyond a size check.
+    /// Gives back ring memory grown for readers that have caught up (see `RoomRing.shrinkIfCaughtUp`); the
+    /// engine calls it every tick. Only grown rings are looked at beyond a size check.
     public func shrinkCaughtUpRings() {
-        for room in sortedRooms where room.ring.capacity > room.ring.initialCapacity { room.shrinkIfCaughtUp() }
+        for room in sortedRooms {
+            for case let slot? in room.rings where slot.ring.capacity > slot.ring.initialCapacity { slot.shrinkIfCaughtUp() }
+        }
     }
 
     /// Removes the session's name and its look-alike keys (recomputed from the name they were made from).
@@ -534,6 +609,52 @@ public final class ChatHub {
     private func lookAlikeHolder(_ keys: [String], other session: Session) -> Session? {
         for key in keys { if let holder = sessionsByLookAlike[key], holder !== session { return holder } }
         return nil
+    }
+
+    // MARK: Publishing
+
+    /// Renders `event` once into every ring of its room and appends it there; `sender`, if given, is not sent
+    /// it (its own message, unless it echoes). Each ring's range for the record is left in `lastRanges`.
+    private func publish(_ event: RoomEvent, skipping sender: Subscription?) {
+        var event = event
+        let room = event.room
+        event.time = wallClock
+        event.sequence = room.messageCount
+        lastRanges.removeAll(keepingCapacity: true)
+        var senderRange: Range<UInt64>?
+        var senderWasAtHead = false
+        if let sender { senderWasAtHead = sender.cursor == sender.ring.head && sender.skips.isEmpty }
+        for index in room.rings.indices {
+            guard let slot = room.rings[index] else {
+                lastRanges.append(nil)
+                continue
+            }
+            record.removeAll(keepingCapacity: true)
+            formats[index].render(event, into: &record)
+            let range = record.withUnsafeBytes { slot.append($0) }
+            bytesSinceFlush += range.count
+            lastRanges.append(range)
+            if sender?.slot === slot { senderRange = range }
+        }
+        room.messageCount += 1
+        linesPublished += 1
+        markDirty(room)
+        if let sender, let range = senderRange {
+            if senderWasAtHead {
+                // The sender had read everything: step over its own record without recording anything.
+                sender.cursor = range.upperBound
+                sender.cursorSeq = sender.ring.headSeq
+            } else {
+                sender.skips.append(range)
+            }
+        }
+    }
+
+    /// Renders a room event in one format into a session's private output (a record only it sees).
+    private func render(_ event: RoomEvent, format: Int, privatelyTo session: Session) {
+        record.removeAll(keepingCapacity: true)
+        formats[format].render(event, into: &record)
+        record.withUnsafeBytes { enqueue($0, to: session) }
     }
 
     // MARK: Output
@@ -554,7 +675,7 @@ public final class ChatHub {
     }
 
     /// End of turn: calls `flush` once for every session with something new to send, until none is left
-    /// (flushing can close sessions, which can post `Offline:` lines, which make more sessions due).
+    /// (flushing can close sessions, which can publish departures, which make more sessions due).
     public func forEachSessionToFlush(_ flush: (Session) -> Void) {
         bytesSinceFlush = 0
         while !dirtyRooms.isEmpty || !flushQueue.isEmpty {
@@ -567,7 +688,7 @@ public final class ChatHub {
             while index < flushQueue.count {
                 let session = flushQueue[index]
                 if !session.isWriteBlocked && !session.isFinished { flush(session) }
-                // Cleared after the flush: requests made during it (a missed-lines notice) are served by it.
+                // Cleared after the flush: requests made during it (a missed-messages notice) are served by it.
                 session.isQueuedForFlush = false
                 index += 1
             }
@@ -575,7 +696,7 @@ public final class ChatHub {
         }
     }
 
-    /// Prepares `session` for a write: notes lines it missed if a ring overwrote its cursor. Call before
+    /// Prepares `session` for a write: notes messages it missed if a ring overwrote its cursor. Call before
     /// `forEachPendingSpan`.
     public func prepareFlush(_ session: Session) {
         for subscription in session.subscriptions {
@@ -583,7 +704,10 @@ public final class ChatHub {
             if missed > 0 {
                 session.missedLines += missed
                 onEvent?(.missed(session, room: subscription.room.name, lines: missed))
-                send("SYS Missed: \(missed) lines in #\(subscription.room.name); you were reading too slowly", to: session)
+                // Its own buffer: this can run inside `sendPrivate` (through `flushNow`), which holds `privateBytes`.
+                var notice: [UInt8] = []
+                session.front.renderMissed(missed, in: subscription.room, for: session, into: &notice)
+                notice.withUnsafeBytes { enqueue($0, to: session) }
             }
         }
         finishDrainedSubscriptions(session)
@@ -640,19 +764,15 @@ public final class ChatHub {
         guard session.subscriptions.contains(where: { $0.endOffset != nil && !$0.hasPending }) else { return }
         for subscription in session.subscriptions where subscription.endOffset != nil && !subscription.hasPending {
             removeFromRoom(subscription, in: \.draining)
+            removeReader(subscription)
             retireIfUnused(subscription.room)
         }
         session.subscriptions.removeAll { $0.endOffset != nil && !$0.hasPending }
     }
 
-    /// Queues a private line, as text (replies and errors are not on the hot path).
-    public func send(_ line: String, to session: Session) {
-        var line = line + "\n"
-        line.withUTF8 { enqueue(UnsafeRawBufferPointer($0), to: session) }
-    }
-
-    public func sendError(_ code: String, _ explanation: String, to session: Session) {
-        send("ERR \(code) \(explanation)", to: session)
+    /// Queues bytes (whole lines) for one session: a reply or an error its front rendered.
+    public func enqueue(_ bytes: [UInt8], to session: Session) {
+        bytes.withUnsafeBytes { enqueue($0, to: session) }
     }
 
     /// Whether a private message of `count` bytes from someone else may join `target`'s queue: only within the
@@ -672,7 +792,7 @@ public final class ChatHub {
         session.output.count <= limits.inputResumeBytes
     }
 
-    private func enqueue(_ bytes: UnsafeRawBufferPointer, to session: Session) {
+    public func enqueue(_ bytes: UnsafeRawBufferPointer, to session: Session) {
         guard !session.isFinished else { return }
         if session.output.count + bytes.count > limits.clientQueueBytes {
             // The hard cap, for what cannot be paused. With an engine that pauses input at `inputPauseBytes`
@@ -689,30 +809,19 @@ public final class ChatHub {
     private func terminate(_ session: Session, reason: String) {
         guard !session.isFinished else { return }
         remove(session, reason: reason)
-        session.finalLine = Array("ERR queue-overflow \(reason)\n".utf8)
+        var line: [UInt8] = []
+        session.front.renderDropped(reason: reason, for: session, into: &line)
+        session.finalLine = line
         terminated.append(session)
         onEvent?(.terminated(session, reason: reason))
     }
+}
 
-    // MARK: Helpers
-
-    /// Up to `maxListedNames` online names, sorted. Stops early: a join must not cost O(users).
-    private func listOnline() -> String {
-        var names: [String] = []
-        for session in sessionsByName.values {
-            if names.count == limits.maxListedNames { break }
-            if let name = session.name { names.append(name) }
-        }
-        return list(names.sorted(), total: sessionsByName.count)
-    }
-
-    private func listMembers(_ room: Room) -> String {
-        list(room.members.prefix(limits.maxListedNames).map { $0.session.name ?? "?" }.sorted(), total: room.memberCount)
-    }
-
-    private func list(_ names: [String], total: Int) -> String {
-        let shown = names.prefix(limits.maxListedNames).joined(separator: " ")
-        return total > limits.maxListedNames ? shown + " ... and \(total - limits.maxListedNames) more" : shown
+extension Subscription {
+    /// Adds a record this subscription must not be sent (kept ascending; records are published in order).
+    func skip(_ range: Range<UInt64>) {
+        guard range.lowerBound >= cursor else { return }
+        skips.append(range)
     }
 }
 

@@ -1,43 +1,91 @@
 // Room and Subscription: who reads which ring, and from where.
 
-/// A chat room: its ring of rendered lines and the subscriptions reading it.
+/// A chat room: its members, its topic, and one ring per wire format its readers use.
 public final class Room {
     public let name: String
+    /// `name` as UTF-8, for renderers.
+    public let nameBytes: [UInt8]
     let key: String
-    public let ring: MessageRing
+    /// One ring per format in use here (`ChatHub.formats` index), made when the format's first reader joins
+    /// and kept while the room exists (it is the room's recent history in that format). A message is
+    /// rendered once per ring, never per member: a room with only native members pays nothing for IRC.
+    var rings: [RoomRing?]
+    /// Messages and room events published here: the sequence number the next one gets, in every ring.
+    public internal(set) var messageCount: UInt64 = 0
     /// Current members, in join order (swap-removed, so order is not kept after leaves).
     var members: [Subscription] = []
     /// Former members still being sent what was posted while they were members.
     var draining: [Subscription] = []
     var isDirty = false
-    /// The `/who` reply, rendered once per membership change or rename (see `ChatHub.membershipChanged`).
-    var whoReply: [UInt8]?
+    /// Bumped on every change of membership or of a member's name, so fronts can cache listings.
+    public internal(set) var version: UInt64 = 0
+    /// The topic, who set it, and when (wall-clock milliseconds); empty when none.
+    public internal(set) var topic = ""
+    public internal(set) var topicSetter = ""
+    public internal(set) var topicTime: UInt64 = 0
+    /// When the room was made (wall-clock milliseconds).
+    public let createdAt: UInt64
 
     /// The memory all rooms' rings share (see `RingMemory`).
     let memory: RingMemory
+    let initialRingBytes: Int
+    let maxRingBytes: Int
 
-    init(name: String, key: String, limits: ChatLimits, memory: RingMemory) {
+    init(name: String, key: String, limits: ChatLimits, memory: RingMemory, formatCount: Int, createdAt: UInt64) {
         self.name = name
+        self.nameBytes = Array(name.utf8)
         self.key = key
         self.memory = memory
-        let maxBytes = max(limits.ringBytes, limits.minimumRingBytes)
-        self.ring = MessageRing(initialCapacity: min(limits.ringInitialBytes, maxBytes), maxCapacity: maxBytes)
-        memory.usedBytes += ring.capacity
+        self.createdAt = createdAt
+        self.maxRingBytes = max(limits.ringBytes, limits.minimumRingBytes)
+        self.initialRingBytes = min(limits.ringInitialBytes, maxRingBytes)
+        self.rings = Array(repeating: nil, count: formatCount)
     }
 
-    deinit { memory.usedBytes -= ring.capacity }
+    deinit {
+        for case let slot? in rings { memory.usedBytes -= slot.ring.capacity }
+    }
 
     public var memberCount: Int { members.count }
+    /// The members' sessions, in no particular order.
+    public var memberSessions: [Session] { members.map(\.session) }
+    /// Calls `body` with each member's session (no array is made).
+    public func forEachMember(_ body: (Session) -> Void) { for member in members { body(member.session) } }
     var isUnused: Bool { members.isEmpty && draining.isEmpty }
 
-    /// Appends one line. When the ring is full it grows if some reader still needs the bytes that would be
+    /// The ring of `format`, if a reader of that format was ever here.
+    public func ring(_ format: Int) -> MessageRing? { rings[format]?.ring }
+
+    /// The ring slot of `format`, made on first use, numbered from this room's message count.
+    func slot(for format: Int) -> RoomRing {
+        if let slot = rings[format] { return slot }
+        let ring = MessageRing(initialCapacity: initialRingBytes, maxCapacity: maxRingBytes, startSeq: messageCount)
+        memory.usedBytes += ring.capacity
+        let slot = RoomRing(ring: ring, memory: memory)
+        rings[format] = slot
+        return slot
+    }
+}
+
+/// One format's ring in a room and the subscriptions reading it (members and draining former members).
+final class RoomRing {
+    let ring: MessageRing
+    let memory: RingMemory
+    var readers: [Subscription] = []
+
+    init(ring: MessageRing, memory: RingMemory) {
+        self.ring = ring
+        self.memory = memory
+    }
+
+    /// Appends one record. When the ring is full it grows if some reader still needs the bytes that would be
     /// overwritten (and all rings together stay within `RingMemory.limit`), and overwrites them otherwise; the
-    /// readers concerned are told at their next flush how many lines they missed.
+    /// readers concerned are told at their next flush how many messages they missed.
     @discardableResult
-    func append(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> Range<UInt64> {
-        let length = prefix.count + body.count + 1
+    func append(_ record: UnsafeRawBufferPointer) -> Range<UInt64> {
+        let length = record.count
         if length > ring.capacity {
-            // A line longer than the ring: a long line (max-line-bytes above the 16 KiB a ring starts with), or
+            // A record longer than the ring: a long line (max-line-bytes above the 16 KiB a ring starts with), or
             // a room made before SIGHUP raised max-line-bytes. Refusing it would lose a message nobody is told
             // about, so the ring always grows to hold it; this is bounded by max-line-bytes, and the sweep
             // (`shrinkIfCaughtUp`) gives the memory back once the readers have it.
@@ -47,18 +95,18 @@ public final class Room {
             }
             resize(to: wanted)
         } else if ring.freeBytes < length && ring.capacity < ring.maxCapacity {
-            // Runs once per ring-full of bytes, so the member scan is amortised over many appends.
+            // Runs once per ring-full of bytes, so the reader scan is amortised over many appends.
             if readerNeedsBytesEvicted(byAppending: length) {
                 let wanted = ring.capacity(toFit: length)
                 if memory.allowsGrowth(from: ring.capacity, to: wanted) { resize(to: wanted) }
             }
         }
-        return ring.appendLine(prefix, body)
+        return ring.appendRecord(record)
     }
 
     private func readerNeedsBytesEvicted(byAppending length: Int) -> Bool {
         let evictionEnd = ring.evictionEnd(forAppending: length)
-        return members.contains(where: { $0.cursor < evictionEnd }) || draining.contains(where: { $0.cursor < evictionEnd })
+        return readers.contains(where: { $0.cursor < evictionEnd })
     }
 
     private func resize(to capacity: Int) {
@@ -68,12 +116,11 @@ public final class Room {
 
     /// Gives back the memory a ring grew to for a reader that has since caught up: when every reader needs at
     /// most a quarter of the ring, it shrinks to twice what they need (at least its initial size), keeping the
-    /// newest lines. Called between turns, when every cursor rests on a line boundary.
+    /// newest records. Called between turns, when every cursor rests on a record boundary.
     func shrinkIfCaughtUp() {
         guard ring.capacity > ring.initialCapacity else { return }
         var oldest = ring.head
-        for subscription in members { oldest = min(oldest, subscription.cursor) }
-        for subscription in draining { oldest = min(oldest, subscription.cursor) }
+        for subscription in readers { oldest = min(oldest, subscription.cursor) }
         // A reader the ring already overran recovers (and is told) at its next flush; leave it its bytes till then.
         guard oldest >= ring.tail else { return }
         let needed = Int(ring.head - oldest)
@@ -99,44 +146,46 @@ public final class RingMemory {
     }
 }
 
-/// One session's reading position in one room's ring.
+/// One session's reading position in one room's ring (the ring of the session's format).
 final class Subscription {
     unowned let session: Session
     let room: Room
-    /// Absolute ring offset of the next byte to send; always at a line start between flushes.
+    let slot: RoomRing
+    let ring: MessageRing
+    /// Absolute ring offset of the next byte to send; always at a record start between flushes.
     var cursor: UInt64
-    /// Sequence number of the line at `cursor`.
+    /// Sequence number of the record at `cursor`.
     var cursorSeq: UInt64
-    /// The session's own lines, which it must not be sent back: `[start, end)` ranges above `cursor`, ascending.
+    /// Records this session must not be sent (its own messages, unless it echoes them; duplicates of a
+    /// departure it already gets from another room): `[start, end)` ranges above `cursor`, ascending.
     var skips: [Range<UInt64>] = []
-    /// Set when the session left: it is sent lines up to here (what was posted while it was a member), then dropped.
+    /// Set when the session left: it is sent records up to here (what was posted while it was a member), then dropped.
     var endOffset: UInt64?
     var endSeq: UInt64 = 0
-    /// `MSG #room name: `, rendered once per join or rename so a message costs two copies into the ring.
-    var messagePrefix: [UInt8] = []
     /// Position in `room.members` or `room.draining`, for O(1) removal.
     var indexInRoom = 0
+    /// Position in `slot.readers`, for O(1) removal.
+    var indexInSlot = 0
+    /// Member privileges in this room (channel operator, voice), as fronts show them.
+    var privileges: MemberPrivileges = []
 
-    init(session: Session, room: Room) {
+    init(session: Session, room: Room, slot: RoomRing) {
         self.session = session
         self.room = room
-        self.cursor = room.ring.head
-        self.cursorSeq = room.ring.headSeq
+        self.slot = slot
+        self.ring = slot.ring
+        self.cursor = slot.ring.head
+        self.cursorSeq = slot.ring.headSeq
     }
 
     /// The offset this subscription reads up to.
-    var target: UInt64 { endOffset ?? room.ring.head }
+    var target: UInt64 { endOffset ?? ring.head }
 
     var hasPending: Bool { cursor < target }
 
-    func renderPrefix(name: String) {
-        messagePrefix = Array("MSG #\(room.name) \(name): ".utf8)
-    }
-
     /// If the ring overwrote bytes this subscription had not sent, moves it to the oldest line held and
-    /// returns how many lines it missed (its own lines excluded: those it would not have been sent).
+    /// returns how many messages it missed (its skipped records excluded: those it would not have been sent).
     func recoverFromOverrun() -> Int {
-        let ring = room.ring
         guard cursor < ring.tail else { return 0 }
         var ownLines = 0
         while let first = skips.first, first.lowerBound < ring.tail {
@@ -159,7 +208,6 @@ final class Subscription {
     /// Returns false if `body` did.
     @inline(__always)
     func forEachDueSpan(_ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        let ring = room.ring
         let end = target
         var position = cursor
         var skipIndex = 0
@@ -185,10 +233,9 @@ final class Subscription {
     }
 
     /// Records that `budget` bytes of the due spans were written. Returns the bytes left over for what comes
-    /// next in the session's output. A write that ends mid-line moves the rest of that line to `carry`, so the
-    /// cursor always rests on a line boundary (which keeps missed-line counts exact and lines whole).
+    /// next in the session's output. A write that ends mid-record moves the rest of that record to `carry`, so the
+    /// cursor always rests on a record boundary (which keeps missed counts exact and records whole).
     func advance(by budget: Int, carry: inout ByteQueue) -> Int {
-        let ring = room.ring
         var budget = budget
         let end = target
         while cursor < end {
@@ -202,25 +249,26 @@ final class Subscription {
             let segmentEnd = min(end, skips.first?.lowerBound ?? end)
             let length = Int(segmentEnd - cursor)
             if budget >= length {
-                // The common case: everything due was written. Only when lines were skipped or the write
-                // stopped short do we pay for counting line ends.
+                // The common case: everything due was written. Only when records were skipped or the write
+                // stopped short do we pay for counting records.
                 if segmentEnd == ring.head && skips.isEmpty {
                     cursorSeq = ring.headSeq
                 } else {
-                    cursorSeq += UInt64(ring.countLineEnds(from: cursor, to: segmentEnd))
+                    cursorSeq += UInt64(ring.countRecords(from: cursor, to: segmentEnd))
                 }
                 cursor = segmentEnd
                 budget -= length
                 continue
             }
             let stop = cursor + UInt64(budget)
-            cursorSeq += UInt64(ring.countLineEnds(from: cursor, to: stop))
+            cursorSeq += UInt64(ring.countRecords(from: cursor, to: stop))
             cursor = stop
             budget = 0
-            if ring.byte(at: cursor - 1) != 10 {
-                let lineEnd = ring.lineEnd(containing: cursor)
-                ring.forEachSpan(from: cursor, to: lineEnd) { carry.append($0) }
-                cursor = lineEnd
+            if !ring.isRecordBoundary(cursor) {
+                // The rest of a record cut by the write (several lines, in IRC) goes first next time.
+                let recordEnd = ring.recordEnd(containing: cursor)
+                ring.forEachSpan(from: cursor, to: recordEnd) { carry.append($0) }
+                cursor = recordEnd
                 cursorSeq += 1
             }
             break

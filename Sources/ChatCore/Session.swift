@@ -1,8 +1,9 @@
-// Session: one client's chat-level state and its pending output, independent of any socket.
+// Session: one client's chat-level state and its pending output, independent of any socket and of any
+// wire format (its front renders what it is sent).
 
 public final class Session {
     public enum Phase: Equatable, Sendable {
-        /// Connected; the next line is taken as a name.
+        /// Connected, not registered yet (native: the next line is taken as a name; IRC: NICK/USER/CAP).
         case awaitingName
         case named
         /// Leaving: remaining output (and a final line) is being sent; input is ignored.
@@ -14,25 +15,45 @@ public final class Session {
     /// The peer's address as text (for logs).
     public let peer: String
     public let connectedAt: UInt64
+    /// The wire protocol this session speaks: it parses the session's input and renders what it is sent.
+    public let front: any Front
+    /// Which of the hub's room formats this session reads (`ChatHub.formats` index): its subscriptions read
+    /// that format's ring in every room. A front may change it before the session joins a room.
+    public var format: Int
     public internal(set) var phase: Phase = .awaitingName
     public internal(set) var name: String?
+    /// `name` as UTF-8, for renderers (appending it to a record allocates nothing).
+    public internal(set) var nameBytes: [UInt8] = []
     var nameKey: String?
-    /// Private output: replies, errors, private messages, missed-line notices, and the rest of a ring line
-    /// that a short write cut (which must go out before any further ring bytes).
+    /// Whether the session is sent its own messages back (IRC `echo-message`); otherwise it skips them.
+    public var echoesOwnMessages = false
+    /// Whether a session that leaves a room (or quits) is sent the room's record of its own departure.
+    /// Native clients see their own `Left:`/`Offline:`; an IRC client sees its own PART but gets `ERROR`, not
+    /// its own QUIT.
+    public var seesOwnQuit = true
+    /// A cache for the front's renderers (IRC: the `:nick!user@host ` source prefix), cleared on rename.
+    public var renderCache: [UInt8] = []
+    /// What the session's front keeps per session (IRC: registration, capabilities); the hub never reads it.
+    public var frontState: AnyObject?
+    /// Set by the front when the session goes away (`AWAY`), nil when it is back.
+    public var awayMessage: String?
+    /// Private output: replies, errors, private messages, missed-message notices, and the rest of a ring
+    /// record that a short write cut (which must go out before any further ring bytes).
     var output = ByteQueue()
-    /// Ring subscriptions: the current room's, plus rooms being drained after a `/join`.
+    /// Ring subscriptions: the rooms the session is a member of, plus rooms being drained after it left.
     var subscriptions: [Subscription] = []
+    /// The room a front without per-message targets talks to (native); fronts with targets may leave it nil.
     var current: Subscription?
-    var bucket: TokenBucket
-    /// Sent after everything else when the session closes (`SYS Bye: …`, `SYS Shutdown: …`, an `ERR`).
+    public var bucket: TokenBucket
+    /// Sent after everything else when the session closes (a goodbye, a shutdown notice, an error).
     var finalLine: [UInt8]?
-    /// Why the session is closing (for the log and the `Offline:` line).
+    /// Why the session is closing (for the log).
     public internal(set) var closeReason: String?
     /// Set once the final line has been written (or there was none and nothing is pending): the engine
     /// may close the socket.
     public internal(set) var isFinished = false
     /// Set by the engine when a write returned EAGAIN; cleared on the next writable edge. A blocked session
-    /// is not flushed when its rooms get new lines (the write would only return EAGAIN again).
+    /// is not flushed when its rooms get new records (the write would only return EAGAIN again).
     public var isWriteBlocked = false
     var isQueuedForFlush = false
     /// The engine's handle for the connection (chatd: its fd), so a session can be mapped back without a lookup table.
@@ -41,17 +62,31 @@ public final class Session {
     var presencePending = false
     /// When the session was named (monotonic nanoseconds).
     var namedAt: UInt64 = 0
-    /// Lines this session missed because it fell behind a ring (all rooms, whole life).
+    /// Messages this session missed because it fell behind a ring (all rooms, whole life).
     public internal(set) var missedLines = 0
+    /// A stamp the hub sets while it walks the members of several rooms, to count each session once.
+    var visitMark: UInt64 = 0
 
-    public init(id: UInt64, peer: String, now: UInt64, limits: ChatLimits) {
+    public init(id: UInt64, peer: String, now: UInt64, limits: ChatLimits, front: any Front, format: Int = 0) {
         self.id = id
         self.peer = peer
         self.connectedAt = now
+        self.front = front
+        self.format = format
         self.bucket = TokenBucket(ratePerSecond: limits.messageRate, burst: limits.messageBurst, now: now)
     }
 
+    /// The current room (native fronts), if any.
+    public var currentRoom: Room? { current?.room }
     public var roomName: String? { current?.room.name }
+
+    /// The rooms this session is a member of, in the order it joined them.
+    public var rooms: [Room] {
+        subscriptions.compactMap { $0.endOffset == nil ? $0.room : nil }
+    }
+
+    /// Whether the session is a member of `room`.
+    public func isMember(of room: Room) -> Bool { subscription(for: room) != nil }
 
     /// Applies a new rate limit (configuration reload); tokens already earned are kept, up to the new burst.
     public func updateRate(perSecond rate: Double, burst: Double) {

@@ -1,6 +1,7 @@
 // Server: the engine. One epoll loop wires sockets to the ChatHub: accept, read, frame, flush, time out.
 
 import ChatCore
+import ChatFronts
 import ChatSys
 import Glibc
 import Logging
@@ -17,6 +18,8 @@ public final class Server: @unchecked Sendable {
     private var tracesLines: Bool
     private let loop: EventLoop
     public let hub: ChatHub
+    /// The native protocol, spoken on every `listen` socket.
+    public let nativeFront: NativeFront
     private var listeners: [Int32] = []
     private var inheritedListeners: [Int32]
     public private(set) var boundAddresses: [SocketAddress] = []
@@ -89,7 +92,8 @@ public final class Server: @unchecked Sendable {
         self.tracesLines = config.logger.logLevel <= .trace
         self.inheritedListeners = inheritedListeners
         self.loop = try EventLoop()
-        self.hub = ChatHub(limits: config.chat)
+        self.hub = ChatHub(limits: config.chat, formats: [NativeFormat()])
+        self.nativeFront = NativeFront(hub: hub, format: 0)
         self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
         self.iovecs = .allocate(capacity: maxIovecs)
@@ -183,6 +187,7 @@ public final class Server: @unchecked Sendable {
                 self.dispatch(token: token, readiness: readiness)
             }
             now = Sys.monotonicNanoseconds()
+            hub.wallClock = Sys.realtimeMilliseconds()
             serveReadyList()
             requestDueDeferredFlushes()
             flushAll()
@@ -208,8 +213,8 @@ public final class Server: @unchecked Sendable {
                 close(connection, reason: connection.session.closeReason ?? "closed")
                 continue
             }
-            hub.beginClose(connection.session, reason: "server shutdown",
-                           finalLine: "SYS Shutdown: the server is shutting down", announce: false)
+            hub.beginClose(connection.session, reason: .closed("server shutdown"),
+                           finalLine: connection.session.front.render(.shutdown, for: connection.session), announce: false)
         }
     }
 
@@ -286,7 +291,7 @@ public final class Server: @unchecked Sendable {
                 return
             }
             guard case .done(let accepted) = result else { return }
-            adopt(fd: accepted.fd, peer: accepted.peer)
+            adopt(fd: accepted.fd, peer: accepted.peer, front: front(of: listener))
         }
     }
 
@@ -303,7 +308,7 @@ public final class Server: @unchecked Sendable {
                 spareFD = -1
                 var refusedOne = false
                 if case .done(let accepted)? = try? Sys.accept(listener) {
-                    refuse(accepted.fd, "ERR server-busy the server is out of file descriptors; try again later")
+                    refuse(accepted.fd, front(of: listener).render(.serverBusy, for: nil))
                     refusedOne = true
                 }
                 spareFD = (try? Sys.openDevNull()) ?? -1
@@ -336,17 +341,19 @@ public final class Server: @unchecked Sendable {
     }
 
     /// Sends one line to a socket we will not serve, and closes it.
-    private func refuse(_ fd: Int32, _ line: String) {
+    private func refuse(_ fd: Int32, _ line: [UInt8]) {
         refusedTotal += 1
-        var text = line + "\n"
-        text.withUTF8 { _ = try? Sys.write(fd, UnsafeRawBufferPointer($0)) }
+        line.withUnsafeBytes { _ = try? Sys.write(fd, $0) }
         Sys.shutdownWrite(fd)
         Sys.close(fd)
     }
 
-    private func adopt(fd: Int32, peer: SocketAddress) {
+    /// The protocol spoken on a listening socket.
+    private func front(of listener: Int32) -> any Front { nativeFront }
+
+    private func adopt(fd: Int32, peer: SocketAddress, front: any Front) {
         if connectionCount >= config.maxClients {
-            refuse(fd, "ERR server-full the server has its maximum of \(config.maxClients) clients; try again later")
+            refuse(fd, front.render(.serverFull(max: config.maxClients), for: nil))
             logger.warning("refused: server full", metadata: ["peer": "\(peer)", "max-clients": "\(config.maxClients)"])
             return
         }
@@ -357,7 +364,7 @@ public final class Server: @unchecked Sendable {
         case .throttled(let seconds):
             // Refused before anything is allocated or announced: a reconnect loop costs one accept, one short
             // write and one close, and nobody else hears of it.
-            refuse(fd, "ERR throttled too many new connections from your address; try again in \(seconds) s")
+            refuse(fd, front.render(.throttled(retryAfterSeconds: seconds), for: nil))
             logger.debug("refused: connection throttle", metadata: ["peer": "\(peer)", "retry-after": "\(seconds)"])
             return
         case .admittedUntracked:
@@ -369,7 +376,7 @@ public final class Server: @unchecked Sendable {
         }
         let fromHost = connectionsPerNetwork[network, default: 0]
         if config.maxClientsPerAddress > 0 && fromHost >= config.maxClientsPerAddress {
-            refuse(fd, "ERR too-many-connections at most \(config.maxClientsPerAddress) connections per address")
+            refuse(fd, front.render(.tooManyConnections(max: config.maxClientsPerAddress), for: nil))
             logger.warning("refused: per-address limit", metadata: ["peer": "\(peer)", "limit": "\(config.maxClientsPerAddress)"])
             return
         }
@@ -382,7 +389,7 @@ public final class Server: @unchecked Sendable {
                                  probes: config.keepaliveProbes)
         let generation = nextGeneration
         nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
-        let session = Session(id: UInt64(generation), peer: peer.description, now: now, limits: hub.limits)
+        let session = Session(id: UInt64(generation), peer: peer.description, now: now, limits: hub.limits, front: front)
         let connection = Connection(fd: fd, generation: generation, peer: peer, session: session,
                                     maxLineBytes: hub.limits.maxLineBytes, inputBurstBytes: config.inputBurstBytes, now: now)
         do {
@@ -402,7 +409,7 @@ public final class Server: @unchecked Sendable {
         connectionsPerNetwork[network] = fromHost + 1
         connection.network = network
         logger.info("connected", metadata: ["conn": "\(session.id)", "peer": "\(peer)", "clients": "\(connectionCount)"])
-        hub.open(session)
+        front.open(session)
     }
 
     // MARK: Input
@@ -543,14 +550,14 @@ public final class Server: @unchecked Sendable {
                 if tracesLines {
                     logger.trace("line", metadata: ["conn": "\(session.id)", "text": "\(String(decoding: line, as: UTF8.self))"])
                 }
-                hub.receive(line, from: session, now: now)
+                session.front.receive(line, from: session, now: now)
                 if hub.bytesSinceFlush >= earlyFlushBytes {
                     // This turn has published a quarter of a ring: flush now, before later lines could
                     // overwrite bytes that readers who keep up simply have not been sent yet.
                     flushAll(force: true)
                 }
             case .overlong:
-                hub.lineTooLong(from: session)
+                session.front.lineTooLong(session)
             }
             if session.phase != .closing && hub.wantsInputPaused(session) {
                 connection.isInputPaused = true
@@ -582,7 +589,7 @@ public final class Server: @unchecked Sendable {
             close(connection, reason: connection.session.closeReason ?? "closed")
             return
         }
-        hub.beginClose(connection.session, reason: "connection closed by client", finalLine: nil)
+        hub.beginClose(connection.session, reason: .closed("connection closed by client"), finalLine: nil)
     }
 
     private func serveReadyList() {
@@ -733,9 +740,9 @@ public final class Server: @unchecked Sendable {
 
     /// Writes a last line to a client being dropped, without waiting. If the wire stopped mid-line, a newline
     /// first ends that (cut) line, so the reason arrives as a line of its own.
-    private func writeParting(_ line: String, to connection: Connection) {
-        var text = (connection.wireEndsMidLine ? "\n" : "") + line
-        text.withUTF8 { _ = try? Sys.write(connection.fd, UnsafeRawBufferPointer($0)) }
+    private func writeParting(_ line: [UInt8], to connection: Connection) {
+        let text = (connection.wireEndsMidLine ? [UInt8(ascii: "\n")] : []) + line
+        text.withUnsafeBytes { _ = try? Sys.write(connection.fd, $0) }
     }
 
     private func markBlocked(_ connection: Connection) {
@@ -760,7 +767,7 @@ public final class Server: @unchecked Sendable {
             guard let connection = connection(for: session), !connection.isClosed else { return }
             if let finalLine = session.finalLineBytes {
                 // Best effort: the client's buffer may be full, which is why it is being dropped.
-                writeParting(String(decoding: finalLine, as: UTF8.self), to: connection)
+                writeParting(finalLine, to: connection)
             }
             close(connection, reason: session.closeReason ?? "terminated")
         }
@@ -813,7 +820,7 @@ public final class Server: @unchecked Sendable {
             }
             if connection.blockedSince > 0 && now - connection.blockedSince >= writeDeadline && session.hasPendingOutput {
                 let seconds = config.writeTimeout.compactDescription
-                writeParting("ERR write-timeout you accepted no data for \(seconds) s; disconnecting\n", to: connection)
+                writeParting(session.front.render(.writeTimeout(seconds: seconds), for: session), to: connection)
                 close(connection, reason: "write timeout: no bytes accepted for \(seconds) s")
                 continue
             }
@@ -823,11 +830,11 @@ public final class Server: @unchecked Sendable {
             }
             switch session.phase {
             case .awaitingName where now - session.connectedAt >= nameDeadline:
-                hub.beginClose(session, reason: "no name within \(config.nameTimeout.compactDescription) s",
-                               finalLine: "ERR name-timeout no valid name within \(config.nameTimeout.compactDescription) s; disconnecting")
+                hub.beginClose(session, reason: .closed("no name within \(config.nameTimeout.compactDescription) s"),
+                               finalLine: session.front.render(.nameTimeout(seconds: config.nameTimeout.compactDescription), for: session))
             case .named where idleDeadline > 0 && now - connection.lastInput >= idleDeadline:
-                hub.beginClose(session, reason: "idle for \(config.idleTimeout.compactDescription) s",
-                               finalLine: "ERR idle-timeout no input for \(config.idleTimeout.compactDescription) s; disconnecting")
+                hub.beginClose(session, reason: .closed("idle for \(config.idleTimeout.compactDescription) s"),
+                               finalLine: session.front.render(.idleTimeout(seconds: config.idleTimeout.compactDescription), for: session))
             default:
                 break
             }
@@ -847,8 +854,9 @@ public final class Server: @unchecked Sendable {
     private func expirePartialLine(_ connection: Connection) {
         let dropped = connection.framer.expirePartial()
         linesTimedOutTotal &+= 1
-        hub.sendError("line-timeout", "a line stayed incomplete for \(config.lineTimeout.compactDescription) s; its \(dropped) bytes and the rest up to its newline were discarded",
-                      to: connection.session)
+        let session = connection.session
+        hub.enqueue(session.front.render(.lineTimeout(seconds: config.lineTimeout.compactDescription, droppedBytes: dropped), for: session),
+                    to: session)
         closeTerminated()
     }
 

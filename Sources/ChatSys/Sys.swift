@@ -270,6 +270,16 @@ public enum Sys {
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
+    /// Wall-clock time in milliseconds since 1970 (UTC), for the times messages carry (IRC `server-time`).
+    /// A clock set before 1970 reads as 0.
+    @inline(__always)
+    public static func realtimeMilliseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        guard now.tv_sec >= 0 else { return 0 }
+        return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)
+    }
+
     // MARK: Limits
 
     @inline(never)

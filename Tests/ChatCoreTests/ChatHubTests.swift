@@ -219,7 +219,7 @@ final class ChatHubTests: XCTestCase {
     func testLineTooLong() {
         let h = HubHarness()
         let a = h.login("Alice")
-        h.hub.lineTooLong(from: a)
+        h.front.lineTooLong(a)
         XCTAssertEqual(h.lines(a), ["ERR line-too-long line longer than 4096 bytes; it was discarded"])
     }
 
@@ -435,7 +435,7 @@ final class ChatHubTests: XCTestCase {
         let h = HubHarness()
         let s = h.connect()
         _ = h.lines(s)
-        h.hub.beginClose(s, reason: "connection closed by client", finalLine: nil)
+        h.beginClose(s, reason: "connection closed by client", finalLine: nil)
         var flushed: [Session] = []
         h.hub.forEachSessionToFlush { session in
             flushed.append(session)
@@ -446,7 +446,7 @@ final class ChatHubTests: XCTestCase {
 
         // Same for a named session closed without announcement (e.g. shutdown paths) that has read everything.
         let a = h.login("Alice")
-        h.hub.beginClose(a, reason: "server shutdown", finalLine: nil, announce: false)
+        h.beginClose(a, reason: "server shutdown", finalLine: nil, announce: false)
         h.hub.forEachSessionToFlush { session in _ = h.flushBytes(session) }
         XCTAssertTrue(a.isFinished)
 
@@ -454,7 +454,7 @@ final class ChatHubTests: XCTestCase {
         let b = h.login("Bob")
         let c = h.login("Carol")
         _ = h.lines(b)
-        h.hub.beginClose(b, reason: "connection closed by client", finalLine: nil)
+        h.beginClose(b, reason: "connection closed by client", finalLine: nil)
         XCTAssertEqual(h.lines(b), ["SYS #lobby Offline: Bob (connection closed by client)"])
         XCTAssertTrue(b.isFinished)
         XCTAssertEqual(h.lines(c), ["SYS #lobby Offline: Bob (connection closed by client)"])
@@ -662,7 +662,7 @@ final class ChatHubTests: XCTestCase {
             let published = 200
             for i in 0..<published { h.send("m\(pad(i, 3))", from: a) }
             _ = h.lines(a)
-            XCTAssertLessThan(h.hub.lobby.ring.capacity, 200 * 15, "the ring is small: R must fall behind")
+            XCTAssertLessThan(h.lobbyRing.capacity, 200 * 15, "the ring is small: R must fall behind")
             let due = Int(h.hub.linesPublished - base)  // R's Online line and A's messages
             XCTAssertEqual(due, published + 1)
 
@@ -847,13 +847,13 @@ final class ChatHubTests: XCTestCase {
         let a = h.login("A")
         let fast = h.login("Fast")
         _ = h.lines(a)
-        XCTAssertEqual(h.hub.lobby.ring.capacity, 1024)
+        XCTAssertEqual(h.lobbyRing.capacity, 1024)
         // Everyone keeps up: the ring stays small.
         for i in 0..<200 {
             h.send("keeping up \(i)", from: a)
             _ = h.lines(fast)
         }
-        XCTAssertEqual(h.hub.lobby.ring.capacity, 1024)
+        XCTAssertEqual(h.lobbyRing.capacity, 1024)
         // A reader that falls behind makes it grow, up to the maximum, without losing a line.
         let slow = h.login("Slow")
         _ = h.lines(a)
@@ -862,8 +862,8 @@ final class ChatHubTests: XCTestCase {
             h.send("backlog \(pad(i, 4))", from: a)
             _ = h.lines(fast)
         }
-        XCTAssertGreaterThan(h.hub.lobby.ring.capacity, 1024)
-        XCTAssertLessThanOrEqual(h.hub.lobby.ring.capacity, 64 * 1024)
+        XCTAssertGreaterThan(h.lobbyRing.capacity, 1024)
+        XCTAssertLessThanOrEqual(h.lobbyRing.capacity, 64 * 1024)
         let lines = h.lines(slow, writeSize: 1000)
         XCTAssertEqual(lines, (0..<1000).map { "MSG #lobby A: backlog \(pad($0, 4))" })
         XCTAssertEqual(slow.missedLines, 0)

@@ -15,7 +15,7 @@ final class RingMemoryTests: XCTestCase {
         let a = h.login("A")
         let b = h.login("B")
         _ = h.lines(a)
-        XCTAssertEqual(h.hub.lobby.ring.capacity, 16 * 1024)
+        XCTAssertEqual(h.lobbyRing.capacity, 16 * 1024)
         for size in [16_364, 40_000, 65_536] {
             let text = String(repeating: "x", count: size)
             h.send(text, from: a)
@@ -35,7 +35,7 @@ final class RingMemoryTests: XCTestCase {
         let a = h.login("A")
         let b = h.login("B")
         _ = h.lines(a)
-        XCTAssertEqual(h.hub.lobby.ring.maxCapacity, 2048)
+        XCTAssertEqual(h.lobbyRing.maxCapacity, 2048)
         limits.maxLineBytes = 65536
         limits.ringBytes = 1 << 20
         h.hub.limits = limits
@@ -54,14 +54,14 @@ final class RingMemoryTests: XCTestCase {
         _ = h.lines(a)
         let baseline = h.hub.ringMemory.usedBytes
         for i in 0..<3000 { h.send("backlog \(pad(i, 4)) " + String(repeating: "z", count: 200), from: a) }
-        XCTAssertGreaterThanOrEqual(h.hub.lobby.ring.capacity, 512 * 1024)
+        XCTAssertGreaterThanOrEqual(h.lobbyRing.capacity, 512 * 1024)
         h.hub.shrinkCaughtUpRings()
-        XCTAssertGreaterThanOrEqual(h.hub.lobby.ring.capacity, 512 * 1024, "a reader still needs the bytes")
+        XCTAssertGreaterThanOrEqual(h.lobbyRing.capacity, 512 * 1024, "a reader still needs the bytes")
         let lines = h.lines(slow, writeSize: 50_000)
         XCTAssertEqual(lines.count, 3000)
         XCTAssertEqual(slow.missedLines, 0)
         h.hub.shrinkCaughtUpRings()
-        XCTAssertEqual(h.hub.lobby.ring.capacity, 16 * 1024)
+        XCTAssertEqual(h.lobbyRing.capacity, 16 * 1024)
         XCTAssertEqual(h.hub.ringMemory.usedBytes, baseline)
         // The shrunk ring keeps working, and the newest lines it held are still there for a newcomer's cursor math.
         h.send("after", from: a)

@@ -59,15 +59,15 @@ final class MessageRingTests: XCTestCase {
             let (start, bytes) = model.lines[seq]
             let end = start + UInt64(bytes.count)
             for offset in stride(from: start, to: end, by: max(1, bytes.count / 3)) {
-                XCTAssertEqual(ring.lineEnd(containing: offset), end, "lineEnd(\(offset))", file: file, line: line)
+                XCTAssertEqual(ring.recordEnd(containing: offset), end, "recordEnd(\(offset))", file: file, line: line)
             }
             XCTAssertEqual(ring.byte(at: end - 1), 10, file: file, line: line)
         }
         // countLineEnds between any two held line starts.
         for a in first..<model.lines.count {
-            XCTAssertEqual(ring.countLineEnds(from: model.lines[a].start, to: model.head), model.lines.count - a,
+            XCTAssertEqual(ring.countRecords(from: model.lines[a].start, to: model.head), model.lines.count - a,
                            file: file, line: line)
-            XCTAssertEqual(ring.countLineEnds(from: ring.tail, to: model.lines[a].start), a - first, file: file, line: line)
+            XCTAssertEqual(ring.countRecords(from: ring.tail, to: model.lines[a].start), a - first, file: file, line: line)
         }
     }
 
@@ -150,17 +150,17 @@ final class MessageRingTests: XCTestCase {
         append(ring, "ab", "c")      // 0..<4
         append(ring, "", "")         // 4..<5: an empty line is just "\n"
         append(ring, "xy", "zzz")    // 5..<11
-        XCTAssertEqual(ring.lineEnd(containing: 0), 4)
-        XCTAssertEqual(ring.lineEnd(containing: 3), 4)
-        XCTAssertEqual(ring.lineEnd(containing: 4), 5)
-        XCTAssertEqual(ring.lineEnd(containing: 5), 11)
-        XCTAssertEqual(ring.lineEnd(containing: 10), 11)
-        XCTAssertEqual(ring.lineEnd(containing: 11), 11, "at head: head")
-        XCTAssertEqual(ring.countLineEnds(from: 0, to: 11), 3)
-        XCTAssertEqual(ring.countLineEnds(from: 0, to: 3), 0)
-        XCTAssertEqual(ring.countLineEnds(from: 0, to: 4), 1)
-        XCTAssertEqual(ring.countLineEnds(from: 2, to: 5), 2)
-        XCTAssertEqual(ring.countLineEnds(from: 5, to: 5), 0)
+        XCTAssertEqual(ring.recordEnd(containing: 0), 4)
+        XCTAssertEqual(ring.recordEnd(containing: 3), 4)
+        XCTAssertEqual(ring.recordEnd(containing: 4), 5)
+        XCTAssertEqual(ring.recordEnd(containing: 5), 11)
+        XCTAssertEqual(ring.recordEnd(containing: 10), 11)
+        XCTAssertEqual(ring.recordEnd(containing: 11), 11, "at head: head")
+        XCTAssertEqual(ring.countRecords(from: 0, to: 11), 3)
+        XCTAssertEqual(ring.countRecords(from: 0, to: 3), 0)
+        XCTAssertEqual(ring.countRecords(from: 0, to: 4), 1)
+        XCTAssertEqual(ring.countRecords(from: 2, to: 5), 2)
+        XCTAssertEqual(ring.countRecords(from: 5, to: 5), 0)
     }
 
     func testCountLineEndsAcrossTheWrap() {
@@ -168,15 +168,15 @@ final class MessageRingTests: XCTestCase {
         for i in 0..<20 { append(ring, "n", "\(i % 10)") }  // 3-byte lines: wraps several times
         XCTAssertEqual(ring.capacity, 64)
         XCTAssertEqual(ring.usedBytes, 60)
-        XCTAssertEqual(ring.countLineEnds(from: ring.tail, to: ring.head), 20 - Int(ring.tailSeq))
-        XCTAssertEqual(ring.countLineEnds(from: ring.tail, to: ring.head), 20)
+        XCTAssertEqual(ring.countRecords(from: ring.tail, to: ring.head), 20 - Int(ring.tailSeq))
+        XCTAssertEqual(ring.countRecords(from: ring.tail, to: ring.head), 20)
         XCTAssertEqual(spans(ring, ring.tail, ring.head).count, 1)
         for i in 20..<30 { append(ring, "n", "\(i % 10)") }
         // 21 three-byte lines fit in 64 bytes; the rest were evicted one whole line at a time.
         XCTAssertEqual(ring.usedBytes, 63)
         XCTAssertEqual(ring.tailSeq, 9)
         XCTAssertEqual(spans(ring, ring.tail, ring.head).count, 2)
-        XCTAssertEqual(ring.countLineEnds(from: ring.tail, to: ring.head), 21)
+        XCTAssertEqual(ring.countRecords(from: ring.tail, to: ring.head), 21)
         XCTAssertEqual(content(ring), (9..<30).map { "n\($0 % 10)\n" }.joined())
     }
 

@@ -2,6 +2,7 @@
 // that plays the engine's part (open, feed lines, flush with optional short writes).
 
 @testable import ChatCore
+@testable import ChatFronts
 import XCTest
 
 /// SplitMix64: small, fast, and seeded, so every randomized test is reproducible.
@@ -59,21 +60,32 @@ func frame(_ chunks: [[UInt8]], maxLineBytes: Int) -> (events: [Framed], pending
 // MARK: ChatHub harness
 
 /// Drives a `ChatHub` the way the engine does, without sockets. Time is explicit (`now`).
+/// Sessions speak the native front (the hub's only format here), as a client on chatd's `listen` port does.
 final class HubHarness {
     let hub: ChatHub
+    let front: NativeFront
     var now: UInt64 = 5_000_000_000
     private var nextID: UInt64 = 1
 
     init(limits: ChatLimits = ChatLimits()) {
-        hub = ChatHub(limits: limits)
+        hub = ChatHub(limits: limits, formats: [NativeFormat()])
+        front = NativeFront(hub: hub, format: 0)
     }
 
-    /// A new connection: the hub greets it.
+    /// A new connection: the front greets it.
     func connect() -> Session {
-        let session = Session(id: nextID, peer: "192.0.2.1:\(40000 + nextID)", now: now, limits: hub.limits)
+        let session = Session(id: nextID, peer: "192.0.2.1:\(40000 + nextID)", now: now, limits: hub.limits, front: front)
         nextID += 1
-        hub.open(session)
+        front.open(session)
         return session
+    }
+
+    /// The lobby's native ring (made when the first member arrived).
+    var lobbyRing: MessageRing { hub.lobby.ring(0)! }
+
+    /// Starts an orderly close as the engine does, with a native final line.
+    func beginClose(_ session: Session, reason: String, finalLine: String?, announce: Bool = true) {
+        hub.beginClose(session, reason: .closed(reason), finalLine: finalLine.map { Array(($0 + "\n").utf8) }, announce: announce)
     }
 
     func send(_ text: String, from session: Session) {
@@ -81,7 +93,7 @@ final class HubHarness {
     }
 
     func sendBytes(_ bytes: [UInt8], from session: Session) {
-        bytes.withUnsafeBytes { hub.receive($0, from: session, now: now) }
+        bytes.withUnsafeBytes { front.receive($0, from: session, now: now) }
     }
 
     /// Connects, discards the greeting, claims `name`, and (unless `flushed` is false) reads the welcome

@@ -1,9 +1,54 @@
+// The native command table and its parser (ChatFronts/Native/NativeCommands.swift). The assertions read the
+// parse as the values below, which spell out what each command received.
+
 @testable import ChatCore
+@testable import ChatFronts
 import XCTest
 
-final class CommandParserTests: XCTestCase {
+final class NativeCommandsTests: XCTestCase {
+    enum Command: Equatable {
+        case join(room: String)
+        case rooms
+        case who
+        case privateMessage(to: String, text: Range<Int>)
+        case nick(String)
+        case me(text: Range<Int>)
+        case quit(reason: String)
+        case help
+        case pass(String)
+        /// A known command with wrong arguments: its usage from the table.
+        case usage(String)
+        case unknown(String)
+    }
+
+    enum ClientLine: Equatable {
+        case empty
+        case message(Range<Int>)
+        case command(Command)
+    }
+
     private func parse(_ text: String) -> ClientLine {
-        Array(text.utf8).withUnsafeBytes { CommandParser.parse($0) }
+        let bytes = Array(text.utf8)
+        func string(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        switch bytes.withUnsafeBytes({ NativeCommands.parse($0) }) {
+        case .empty: return .empty
+        case .message(let range): return .message(range)
+        case .usage(let name): return .command(.usage(NativeCommands.command(named: name)!.usage))
+        case .unknown(let word): return .command(.unknown(word))
+        case .command(let name, let arguments):
+            switch name {
+            case "join": return .command(.join(room: string(arguments.word)))
+            case "rooms": return .command(.rooms)
+            case "who": return .command(.who)
+            case "msg": return .command(.privateMessage(to: string(arguments.word), text: arguments.text))
+            case "nick": return .command(.nick(string(arguments.word)))
+            case "me": return .command(.me(text: arguments.text))
+            case "quit": return .command(.quit(reason: string(arguments.text)))
+            case "help": return .command(.help)
+            case "pass": return .command(.pass(string(arguments.text)))
+            default: XCTFail("command \(name) not handled by the test"); return .empty
+            }
+        }
     }
 
     /// The bytes a range in a parse result designates.
@@ -115,12 +160,30 @@ final class CommandParserTests: XCTestCase {
     }
 
     func testUsagesTableListsEveryCommand() {
-        let names = CommandParser.usages.map(\.name)
-        XCTAssertEqual(names, ["join", "rooms", "who", "msg", "nick", "me", "quit", "help"])
-        for (name, usage) in CommandParser.usages {
+        let names = NativeCommands.table.map(\.name)
+        XCTAssertEqual(names, ["join", "rooms", "who", "msg", "me", "nick", "quit", "pass", "help"])
+        for (name, usage) in NativeCommands.table.map({ ($0.name, $0.usage) }) {
             XCTAssertTrue(usage.hasPrefix("/" + name), usage)
             // Every listed name parses as a known command (a usage error or the command itself), never unknown.
             if case .command(.unknown) = parse("/" + name) { XCTFail("/\(name) parsed as unknown") }
         }
+    }
+
+    /// `/help` comes from the table: every listed command's usage appears, in table order, and nothing else.
+    func testHelpIsGeneratedFromTheTable() {
+        XCTAssertEqual(NativeCommands.helpTexts, [
+            "lines not starting with / go to your room; start a message with // to send a leading /",
+            "/join ROOM - leave this room for ROOM (created if new)",
+            "/rooms - list rooms; /who - list this room's members",
+            "/msg NAME TEXT - private message; /me TEXT - action",
+            "/nick NEWNAME - rename; /quit [REASON] - leave",
+        ])
+        let beforeName = NativeCommands.table.filter(\.allowedBeforeName).map(\.name)
+        XCTAssertEqual(beforeName, ["quit", "pass", "help"])
+    }
+
+    func testPassKeepsThePasswordByteExactButTrimsTrailingBlanks() {
+        XCTAssertEqual(parse("/pass  s3cr et "), .command(.pass("s3cr et")))
+        XCTAssertEqual(parse("/pass"), .command(.pass("")))
     }
 }
