@@ -39,12 +39,13 @@ public func fuzzChatCore(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var limits = ChatLimits()
     limits.maxLineBytes = 64
     limits.messageRate = 0
-    let hub = ChatHub(limits: limits)
-    let alice = Session(id: 1, peer: "fuzz", now: 0, limits: limits)
-    let bob = Session(id: 2, peer: "fuzz", now: 0, limits: limits)
-    hub.open(alice)
-    hub.open(bob)
-    "alice".utf8CString.withUnsafeBytes { hub.receive(UnsafeRawBufferPointer(rebasing: $0.dropLast()), from: alice, now: 0) }
+    let hub = ChatHub(limits: limits, formats: [NativeFormat()])
+    let front = NativeFront(hub: hub, format: 0)
+    let alice = Session(id: 1, peer: "fuzz", now: 0, limits: limits, front: front)
+    let bob = Session(id: 2, peer: "fuzz", now: 0, limits: limits, front: front)
+    front.open(alice)
+    front.open(bob)
+    "alice".utf8CString.withUnsafeBytes { front.receive(UnsafeRawBufferPointer(rebasing: $0.dropLast()), from: alice, now: 0) }
     var aliceBytes: [UInt8] = []
     var bobBytes: [UInt8] = []
     for (index, line) in whole.enumerated() {
@@ -57,9 +58,9 @@ public func fuzzChatCore(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
                 precondition(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\t") || (0x7F...0x9F).contains($0.value) },
                              "TextCheck accepted a control character")
                 _ = Names.validate(text)
-                _ = CommandParser.parse(bytes)
+                _ = NativeCommands.parse(bytes)
             }
-            hub.receive(bytes, from: index % 2 == 0 ? bob : alice, now: UInt64(index))
+            front.receive(bytes, from: index % 2 == 0 ? bob : alice, now: UInt64(index))
         }
         if control & 0x80 != 0 { drain(hub, alice, max: 1 + control % 5, into: &aliceBytes) }
     }

@@ -7,9 +7,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 out=.build-fuzz
 mkdir -p "$out/corpus" "$out/artifacts"
-echo "building the fuzzer (ChatCore sources + Fuzz/FuzzChatCore.swift, -sanitize=fuzzer,address)"
+echo "building the fuzzer (ChatCore + ChatFronts sources + Fuzz/FuzzChatCore.swift, -sanitize=fuzzer,address)"
+# One module, so internals are reachable: the fronts' `import ChatCore` lines go, in copies.
+rm -rf "$out/fronts" && mkdir -p "$out/fronts"
+find Sources/ChatFronts -name '*.swift' | while read -r file; do
+    sed '/^import ChatCore$/d' "$file" > "$out/fronts/$(echo "${file#Sources/ChatFronts/}" | tr / _)"
+done
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ChatCoreFuzz \
-    Sources/ChatCore/*.swift Fuzz/FuzzChatCore.swift -o "$out/fuzz-chatcore" 2>&1 | grep -v "ld.gold: warning: Cannot export local symbol" || true
+    Sources/ChatCore/*.swift "$out"/fronts/*.swift Fuzz/FuzzChatCore.swift -o "$out/fuzz-chatcore" 2>&1 | grep -v "ld.gold: warning: Cannot export local symbol" || true
 [ -x "$out/fuzz-chatcore" ] || { echo "fuzzer build failed"; exit 1; }
 echo "fuzzing for ${seconds}s (seed corpus: Fuzz/corpus)"
 set +e
