@@ -9,7 +9,7 @@ import Logging
 /// so a range is written once.
 public struct Setting: @unchecked Sendable {  // immutable; the closures capture only key paths and constants
     public enum Kind: String, Sendable {
-        case address, level, count, bytes, lines, seconds, milliseconds
+        case address, level, path, count, bytes, lines, seconds, milliseconds
         case perSecond = "lines/s"
         case connectionsPerSecond = "connections/s"
 
@@ -21,7 +21,7 @@ public struct Setting: @unchecked Sendable {  // immutable; the closures capture
             case .milliseconds: return " ms"
             case .perSecond: return " lines/s"
             case .connectionsPerSecond: return " connections/s"
-            case .lines, .count, .address, .level: return ""
+            case .lines, .count, .address, .level, .path: return ""
             }
         }
     }
@@ -109,6 +109,13 @@ extension ServerConfig {
                         throw ConfigError(key: "log-level", message: "expected one of trace, debug, info, notice, warning, error, critical")
                     }
                     config.logger.logLevel = level
+                },
+                current: { _ in nil }),
+        Setting(key: "password-file", kind: .path, range: nil, defaultValue: "none",
+                summary: "File holding the server password (its first line, 1-255 bytes): IRC clients send it with PASS, native clients with /pass PASSWORD before their name. Read at start and on SIGHUP",
+                parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in
+                    config.password = try ServerPassword.load(path: value)
+                    config.passwordFile = value
                 },
                 current: { _ in nil }),
         .integer("max-clients", .count, \.maxClients, SettingRange(1...1_048_576),
@@ -221,5 +228,31 @@ public enum ConfigFile {
         } catch {
             throw ConfigError(key: "config", message: "\(path): \(error)")
         }
+    }
+}
+
+/// The server password, read from `password-file`.
+public enum ServerPassword {
+    public static let maxBytes = 255
+
+    /// The file's first line (a trailing `\n` or `\r\n` dropped): 1 to 255 bytes, no NUL, CR or LF.
+    /// The file is read like the configuration file: a regular file, without blocking.
+    public static func load(path: String) throws(ConfigError) -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = try Sys.readRegularFile(path, limit: 4096)
+        } catch {
+            throw ConfigError(key: "password-file", message: "\(path): \(error)")
+        }
+        var line = bytes.prefix { $0 != 10 }
+        if line.last == 13 { line = line.dropLast() }
+        guard !line.isEmpty else { throw ConfigError(key: "password-file", message: "\(path): the first line is empty") }
+        guard line.count <= maxBytes else {
+            throw ConfigError(key: "password-file", message: "\(path): the password is over \(maxBytes) bytes")
+        }
+        guard !line.contains(0) && !line.contains(13) else {
+            throw ConfigError(key: "password-file", message: "\(path): the password contains NUL or CR")
+        }
+        return Array(line)
     }
 }

@@ -94,6 +94,7 @@ public final class Server: @unchecked Sendable {
         self.loop = try EventLoop()
         self.hub = ChatHub(limits: config.chat, formats: [NativeFormat()])
         self.nativeFront = NativeFront(hub: hub, format: 0)
+        nativeFront.password = config.password
         self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
         self.iovecs = .allocate(capacity: maxIovecs)
@@ -126,6 +127,7 @@ public final class Server: @unchecked Sendable {
         logger.logLevel = newConfig.logger.logLevel
         tracesLines = logger.logLevel <= .trace
         hub.limits = newConfig.chat
+        nativeFront.password = newConfig.password
         connectThrottle.update(ratePerSecond: newConfig.connectRate, burst: newConfig.connectBurst)
         for case let connection? in connections where !connection.isClosed {
             connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)

@@ -5,6 +5,9 @@ import ChatSys
 import Logging
 
 public struct ServerConfig: Sendable {
+    /// The server password (from `password-file`), or nil for none; `passwordFile` is where it came from.
+    public var password: [UInt8]?
+    public var passwordFile: String?
     /// Addresses to listen on when no sockets are inherited from systemd.
     public var listen: [SocketAddress] = [SocketAddress(parsing: "127.0.0.1:12345")!]
     /// Chat-level limits (line length, ring size, rate, private queue).
