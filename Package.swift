@@ -50,7 +50,7 @@ let package = Package(
             ]
         ),
         // The terminal client's logic: line editor, display widths, line classification, the client loop.
-        .target(name: "ChatClient", dependencies: ["ChatSys", "ChatCore"]),
+        .target(name: "ChatClient", dependencies: ["ChatSys", "ChatCore", "ChatFronts"]),
         // The interactive terminal client.
         .executableTarget(
             name: "chat",

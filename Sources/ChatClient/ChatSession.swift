@@ -2,6 +2,8 @@
 // whether it has been welcomed, which room it is in, and what a typed line means (send it, echo it,
 // quit). The runtime feeds it server lines and typed lines and carries out what it returns.
 
+import ChatFronts
+
 public struct ChatSession: Sendable {
     public enum Phase: Equatable, Sendable {
         /// Connected (or connecting) without an accepted name.
@@ -57,7 +59,7 @@ public struct ChatSession: Sendable {
         var reaction = Reaction(display: DisplayLine.from(parsed, currentRoom: phase == .naming ? nil : room))
         switch parsed {
         case .system(nil, let text):
-            if text.hasPrefix("Welcome: "), let welcome = Self.parseWelcome(text) {
+            if let welcome = Self.parseWelcome(text) {
                 name = welcome.name
                 room = welcome.room
                 requestedName = nil
@@ -76,7 +78,7 @@ public struct ChatSession: Sendable {
                 name = String(text[arrow.upperBound...])
             }
         case .error(let code, _):
-            if phase == .naming && (code == "name-taken" || code == "name-invalid") {
+            if phase == .naming && (code == NativeVocabulary.ErrorCode.nameTaken.rawValue || code == NativeVocabulary.ErrorCode.nameInvalid.rawValue) {
                 requestedName = nil
                 reaction.nameRefused = true
             }
@@ -86,14 +88,10 @@ public struct ChatSession: Sendable {
         return reaction
     }
 
-    /// Parses `Welcome: NAME. You are in #ROOM; online ...`.
+    /// Parses `Welcome: NAME. You are in #ROOM; online ...` (the text after `SYS `), with the words the
+    /// server writes (`NativeVocabulary`).
     static func parseWelcome(_ text: String) -> (name: String, room: String)? {
-        let body = text.dropFirst("Welcome: ".count)
-        guard let youAreIn = body.firstRange(of: ". You are in #") else { return nil }
-        let name = body[..<youAreIn.lowerBound]
-        let room = body[youAreIn.upperBound...].prefix { $0 != ";" }
-        guard !name.isEmpty, !room.isEmpty else { return nil }
-        return (String(name), String(room))
+        NativeVocabulary.parseWelcome(Substring(NativeVocabulary.Tag.system + " " + text))
     }
 
     /// What a typed line becomes.
