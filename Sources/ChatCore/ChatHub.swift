@@ -392,7 +392,10 @@ public final class ChatHub {
 
     /// Joins the room called `name` (made if new). With `leavingCurrent`, the session first leaves its
     /// current room for it (native `/join`: one room at a time); otherwise it joins one more (IRC).
-    public func join(_ session: Session, roomNamed raw: String, leavingCurrent: Bool, key: String? = nil) -> JoinResult {
+    /// With `actorSeesJoin` false the joiner is not sent its own join record: its front renders it privately,
+    /// ahead of the replies that must follow it (IRC: JOIN, then the topic and NAMES).
+    public func join(_ session: Session, roomNamed raw: String, leavingCurrent: Bool, key: String? = nil,
+                     actorSeesJoin: Bool = true) -> JoinResult {
         guard session.phase == .named else { return .invalid(.empty) }
         let (roomName, problem) = Names.roomName(raw)
         if let problem { return .invalid(problem) }
@@ -421,7 +424,7 @@ public final class ChatHub {
         if leavingCurrent, let current = session.current {
             leave(current, event: wasAnnounced ? RoomEvent(kind: .left, room: current.room, actor: session, otherRoom: room) : nil)
         }
-        let subscription = enter(room, session: session, announce: .joined)
+        let subscription = enter(room, session: session, announce: .joined, actorSees: actorSeesJoin)
         if room.members.count == 1 && room !== lobby { subscription.privileges = .op }
         onEvent?(.joined(session, room: room.name))
         return .joined(room)
@@ -445,7 +448,7 @@ public final class ChatHub {
     }
 
     @discardableResult
-    private func enter(_ room: Room, session: Session, announce kind: RoomEvent.Kind?) -> Subscription {
+    private func enter(_ room: Room, session: Session, announce kind: RoomEvent.Kind?, actorSees: Bool = true) -> Subscription {
         let slot = room.slot(for: session.format)
         let subscription = Subscription(session: session, room: room, slot: slot)
         subscription.indexInRoom = room.members.count
@@ -456,7 +459,7 @@ public final class ChatHub {
         session.subscriptions.append(subscription)
         if session.current == nil { session.current = subscription }
         // Subscribed before announcing, so the newcomer sees its own `Online:`/`Joined:` record too.
-        if let kind { publish(RoomEvent(kind: kind, room: room, actor: session), skipping: nil) }
+        if let kind { publish(RoomEvent(kind: kind, room: room, actor: session), skipping: actorSees ? nil : subscription) }
         return subscription
     }
 

@@ -102,6 +102,15 @@ extension ServerConfig {
                     config.listen.append(address)
                 },
                 current: { _ in nil }),
+        Setting(key: "irc-listen", kind: .address, range: nil, defaultValue: "none",
+                summary: "Address for IRC clients (irssi, weechat, bots), HOST:PORT or [IPV6]:PORT; repeat for several; off unless given (docs/IRC.md)",
+                parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in
+                    guard let address = SocketAddress(parsing: value) else {
+                        throw ConfigError(key: "irc-listen", message: "expected HOST:PORT or [IPV6]:PORT with a numeric host, got \(ConfigText.quoted(value))")
+                    }
+                    config.ircListen.append(address)
+                },
+                current: { _ in nil }),
         Setting(key: "log-level", kind: .level, range: nil, defaultValue: "info",
                 summary: "trace, debug, info, notice, warning, error or critical",
                 parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in

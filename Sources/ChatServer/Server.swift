@@ -20,9 +20,15 @@ public final class Server: @unchecked Sendable {
     public let hub: ChatHub
     /// The native protocol, spoken on every `listen` socket.
     public let nativeFront: NativeFront
+    /// The IRC protocol, spoken on every `irc-listen` socket.
+    public let ircFront: IRCFront
+    /// Listening sockets that speak IRC (the others speak the native protocol).
+    private var ircListeners: Set<Int32> = []
     private var listeners: [Int32] = []
     private var inheritedListeners: [Int32]
     public private(set) var boundAddresses: [SocketAddress] = []
+    /// The addresses of the IRC listeners (also in `boundAddresses`).
+    public private(set) var ircBoundAddresses: [SocketAddress] = []
     private var timerFD: Int32 = -1
     private var signalFD: Int32 = -1
 
@@ -92,9 +98,13 @@ public final class Server: @unchecked Sendable {
         self.tracesLines = config.logger.logLevel <= .trace
         self.inheritedListeners = inheritedListeners
         self.loop = try EventLoop()
-        self.hub = ChatHub(limits: config.chat, formats: [NativeFormat()])
+        // Formats by index: native, IRC plain, IRC with tags. A room makes a ring for one only when a reader of
+        // that format joins it.
+        self.hub = ChatHub(limits: config.chat, formats: [NativeFormat(), IRCFormat(tagged: false), IRCFormat(tagged: true)])
         self.nativeFront = NativeFront(hub: hub, format: 0)
+        self.ircFront = IRCFront(hub: hub, plainFormat: 1, taggedFormat: 2)
         nativeFront.password = config.password
+        ircFront.password = config.password
         self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
         self.iovecs = .allocate(capacity: maxIovecs)
@@ -122,12 +132,14 @@ public final class Server: @unchecked Sendable {
         }
         var applied = newConfig
         applied.listen = config.listen
+        applied.ircListen = config.ircListen
         applied.handleSignals = config.handleSignals
         config = applied
         logger.logLevel = newConfig.logger.logLevel
         tracesLines = logger.logLevel <= .trace
         hub.limits = newConfig.chat
         nativeFront.password = newConfig.password
+        ircFront.password = newConfig.password
         connectThrottle.update(ratePerSecond: newConfig.connectRate, burst: newConfig.connectBurst)
         for case let connection? in connections where !connection.isClosed {
             connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)
@@ -156,6 +168,11 @@ public final class Server: @unchecked Sendable {
                 let fd = try Sys.listenTCP(address, backlog: 4096)
                 listeners.append(fd)
             }
+            for address in config.ircListen {
+                let fd = try Sys.listenTCP(address, backlog: 4096)
+                listeners.append(fd)
+                ircListeners.insert(fd)
+            }
         } else {
             for fd in inheritedListeners {
                 try Sys.setNonBlocking(fd)
@@ -164,7 +181,9 @@ public final class Server: @unchecked Sendable {
             }
         }
         for fd in listeners {
-            boundAddresses.append(try Sys.localAddress(fd))
+            let address = try Sys.localAddress(fd)
+            boundAddresses.append(address)
+            if ircListeners.contains(fd) { ircBoundAddresses.append(address) }
             try loop.register(fd, token: UInt64(UInt32(fd)), interest: .input)
         }
         timerFD = try Sys.periodicTimer(intervalNanoseconds: config.tickIntervalNanoseconds)
@@ -351,7 +370,7 @@ public final class Server: @unchecked Sendable {
     }
 
     /// The protocol spoken on a listening socket.
-    private func front(of listener: Int32) -> any Front { nativeFront }
+    private func front(of listener: Int32) -> any Front { ircListeners.contains(listener) ? ircFront : nativeFront }
 
     private func adopt(fd: Int32, peer: SocketAddress, front: any Front) {
         if connectionCount >= config.maxClients {
@@ -393,7 +412,8 @@ public final class Server: @unchecked Sendable {
         nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
         let session = Session(id: UInt64(generation), peer: peer.description, now: now, limits: hub.limits, front: front)
         let connection = Connection(fd: fd, generation: generation, peer: peer, session: session,
-                                    maxLineBytes: hub.limits.maxLineBytes, inputBurstBytes: config.inputBurstBytes, now: now)
+                                    maxLineBytes: front === ircFront ? IRCLimits.maxTagSectionBytes + IRCLimits.maxLineBytes : hub.limits.maxLineBytes,
+                                    inputBurstBytes: config.inputBurstBytes, now: now)
         do {
             try loop.register(fd, token: token(for: connection), interest: .connection)
         } catch {
@@ -830,6 +850,7 @@ public final class Server: @unchecked Sendable {
                 && connection.heldInput.isEmpty && now &- connection.partialSince >= lineDeadline {
                 expirePartialLine(connection)
             }
+            if session.front.tick(session, idle: now &- connection.lastInput, now: now) { continue }
             switch session.phase {
             case .awaitingName where now - session.connectedAt >= nameDeadline:
                 hub.beginClose(session, reason: .closed("no name within \(config.nameTimeout.compactDescription) s"),

@@ -30,6 +30,7 @@ struct ChatDaemon: ParsableCommand {
     )
 
     @Option(name: .long, help: help("listen")) var listen: [String] = []
+    @Option(name: .long, help: help("irc-listen")) var ircListen: [String] = []
     @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf): a regular UTF-8 file of at most 1 MiB.") var config: String?
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
     @Option(name: .long, help: help("password-file")) var passwordFile: String?
@@ -60,7 +61,7 @@ struct ChatDaemon: ParsableCommand {
     /// given (not parsed by ArgumentParser), so that a flag and a file line are checked by the same strict
     /// parser and fail with the same message (`1e11`, `nan`, `-0` and `0x10` are refused alike).
     private var flagSettings: [(String, String)] {
-        var settings: [(String, String)] = listen.map { ("listen", $0) }
+        var settings: [(String, String)] = listen.map { ("listen", $0) } + ircListen.map { ("irc-listen", $0) }
         if let logLevel { settings.append(("log-level", logLevel.rawValue)) }
         if let passwordFile { settings.append(("password-file", passwordFile)) }
         let numbers: [(String, String?)] = [

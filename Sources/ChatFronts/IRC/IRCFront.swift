@@ -1,0 +1,656 @@
+// The IRC front: RFC 2812 clients (irssi, weechat, bots) in the same rooms as native clients. It parses IRC
+// lines into hub operations and renders room events as IRC lines (`IRCFormat`, one ring per variant).
+
+import ChatCore
+
+/// Renders room events as IRC lines. Two variants, so a message is rendered at most twice whatever the
+/// number of IRC members: `tagged` carries `@time=…` (server-time, message-tags), the plain one nothing.
+public final class IRCFormat: RoomFormat {
+    public let tagged: Bool
+    public init(tagged: Bool) { self.tagged = tagged }
+
+    public func render(_ event: RoomEvent, into record: inout [UInt8]) {
+        let room = event.room
+        let actor = event.actor
+        switch event.kind {
+        case .message, .action, .notice:
+            let verb: [UInt8] = event.kind.isNotice ? IRCWords.notice : IRCWords.privmsg
+            IRCText.appendMessage(verb: verb, source: IRCIdentity.source(of: actor), target: room, text: event.text,
+                                  action: event.kind.isAction, time: tagged ? event.time : nil, into: &record)
+        case .online, .joined:
+            line(event, source: IRCIdentity.source(of: actor), "JOIN #\(room.name)", into: &record)
+        case .left:
+            if let other = event.otherRoom {
+                line(event, source: IRCIdentity.source(of: actor), "PART #\(room.name) :to #\(other.name)", into: &record)
+            } else if event.text.isEmpty {
+                line(event, source: IRCIdentity.source(of: actor), "PART #\(room.name)", into: &record)
+            } else {
+                line(event, source: IRCIdentity.source(of: actor), "PART #\(room.name) :" + IRCText.string(event.text), into: &record)
+            }
+        case .offline(let reason):
+            let text: String
+            switch reason {
+            case .quit(nil): text = "Quit"
+            case .quit(let message?): text = "Quit: " + message
+            case .closed(let description): text = description
+            }
+            line(event, source: IRCIdentity.source(of: actor), "QUIT :" + text, into: &record)
+        case .renamed:
+            let old = IRCIdentity.source(name: event.previousName, of: actor)
+            line(event, source: old, "NICK :\(actor.name ?? "?")", into: &record)
+        case .topic:
+            line(event, source: IRCIdentity.source(of: actor), "TOPIC #\(room.name) :" + IRCText.string(event.text), into: &record)
+        case .kicked:
+            line(event, source: IRCIdentity.source(of: actor),
+                 "KICK #\(room.name) \(event.target?.name ?? "?") :" + IRCText.string(event.text), into: &record)
+        case .modeChanged:
+            line(event, source: IRCIdentity.source(of: actor), "MODE #\(room.name) " + IRCText.string(event.text), into: &record)
+        }
+    }
+
+    private func line(_ event: RoomEvent, source: [UInt8], _ rest: String, into record: inout [UInt8]) {
+        if tagged { IRCText.appendTimeTag(event.time, into: &record) }
+        record.append(UInt8(ascii: ":"))
+        record.append(contentsOf: source)
+        record.append(UInt8(ascii: " "))
+        record.append(contentsOf: rest.utf8)
+        record.append(contentsOf: IRCWords.crlf)
+    }
+}
+
+extension RoomEvent.Kind {
+    var isNotice: Bool { if case .notice = self { return true } else { return false } }
+    var isAction: Bool { if case .action = self { return true } else { return false } }
+}
+
+enum IRCWords {
+    static let privmsg = Array("PRIVMSG".utf8)
+    static let notice = Array("NOTICE".utf8)
+    static let crlf: [UInt8] = [13, 10]
+}
+
+/// How a session appears to IRC clients: `nick!user@host`.
+public enum IRCIdentity {
+    /// `nick!user@host`, cached in the session (cleared on rename).
+    static func source(of session: Session) -> [UInt8] {
+        if session.renderCache.isEmpty { session.renderCache = source(name: session.name ?? "*", of: session) }
+        return session.renderCache
+    }
+
+    static func source(name: String, of session: Session) -> [UInt8] {
+        Array("\(name)!\(user(of: session, name: name))@\(host(of: session))".utf8)
+    }
+
+    /// IRC users' username as they gave it in USER (`~` first: no ident); native users' is their name.
+    static func user(of session: Session, name: String? = nil) -> String {
+        if let state = session.frontState as? IRCSessionState { return "~" + state.user }
+        return name ?? session.name ?? "*"
+    }
+
+    /// IRC users: their address; native users: `native` (they have no IRC host).
+    static func host(of session: Session) -> String {
+        if session.frontState is IRCSessionState { return IRCIdentity.address(session.peer) }
+        return "native"
+    }
+
+    /// The address part of `HOST:PORT` or `[IPV6]:PORT`.
+    static func address(_ peer: String) -> String {
+        if peer.hasPrefix("["), let close = peer.firstIndex(of: "]") {
+            let inner = peer[peer.index(after: peer.startIndex)..<close]
+            // A host starting with `:` would read as a trailing parameter in WHO replies.
+            return inner.hasPrefix(":") ? "0" + inner : String(inner)
+        }
+        if let colon = peer.lastIndex(of: ":") { return String(peer[..<colon]) }
+        return peer
+    }
+}
+
+/// Text helpers for IRC renderings.
+enum IRCText {
+    static func string(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    static func appendTimeTag(_ time: UInt64, into record: inout [UInt8]) {
+        record.append(contentsOf: "@time=".utf8)
+        IRCTime.write(milliseconds: time, into: &record)
+        record.append(UInt8(ascii: " "))
+    }
+
+    /// Appends `[@time] :source VERB #room :text` as one or more lines of at most 512 bytes (tags aside): a long
+    /// native message is split at UTF-8 boundaries (at a space near the end when there is one), each piece a
+    /// line of its own, all one record.
+    static func appendMessage(verb: [UInt8], source: [UInt8], target room: Room?, targetName: [UInt8] = [],
+                              text: UnsafeRawBufferPointer, action: Bool, time: UInt64?, into record: inout [UInt8]) {
+        let name = room.map { [UInt8(ascii: "#")] + $0.nameBytes } ?? targetName
+        // ":" source " " verb " " target " :" [\x01ACTION ] text [\x01] "\r\n"
+        let overhead = 1 + source.count + 1 + verb.count + 1 + name.count + 2 + (action ? 9 : 0) + 2
+        let room = max(16, IRCLimits.maxLineBytes - overhead)
+        var start = 0
+        repeat {
+            var end = min(text.count, start + room)
+            if end < text.count {
+                // Never inside a UTF-8 sequence; at a space in the last 40 bytes if there is one.
+                while end > start + 1 && text[end] & 0xC0 == 0x80 { end -= 1 }
+                var space = end
+                while space > max(start + 1, end - 40) && text[space - 1] != UInt8(ascii: " ") { space -= 1 }
+                if space > max(start + 1, end - 40) { end = space }
+            }
+            if let time { appendTimeTag(time, into: &record) }
+            record.append(UInt8(ascii: ":"))
+            record.append(contentsOf: source)
+            record.append(UInt8(ascii: " "))
+            record.append(contentsOf: verb)
+            record.append(UInt8(ascii: " "))
+            record.append(contentsOf: name)
+            record.append(contentsOf: " :".utf8)
+            if action { record.append(contentsOf: "\u{1}ACTION ".utf8) }
+            record.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[start..<end]))
+            if action { record.append(1) }
+            record.append(contentsOf: IRCWords.crlf)
+            start = end
+        } while start < text.count
+    }
+}
+
+/// What the IRC front keeps per session.
+final class IRCSessionState {
+    var nick: String?
+    var user = ""
+    var realName = ""
+    var gotUser = false
+    var passwordGiven: [UInt8]?
+    var negotiatingCaps = false
+    var caps: Set<String> = []
+    /// Monotonic time a PING was sent and not yet answered (0: none outstanding).
+    var pingSentAt: UInt64 = 0
+}
+
+/// The IRC protocol for one hub.
+public final class IRCFront: Front {
+    public unowned let hub: ChatHub
+    /// The hub's indexes of the plain and the tagged `IRCFormat`.
+    public let plainFormat: Int
+    public let taggedFormat: Int
+    public var serverName = "chatd"
+    public var networkName = "chatd"
+    /// The server password (`password-file`), sent by clients with PASS.
+    public var password: [UInt8]?
+    /// A client quiet this long is sent a PING; one that does not answer within `pingTimeout` more is closed.
+    public var pingInterval: UInt64 = 120_000_000_000
+    public var pingTimeout: UInt64 = 60_000_000_000
+    public static let supportedCaps = ["server-time", "message-tags", "echo-message"]
+
+    public init(hub: ChatHub, plainFormat: Int, taggedFormat: Int) {
+        self.hub = hub
+        self.plainFormat = plainFormat
+        self.taggedFormat = taggedFormat
+    }
+
+    private func state(_ session: Session) -> IRCSessionState {
+        if let state = session.frontState as? IRCSessionState { return state }
+        let state = IRCSessionState()
+        session.frontState = state
+        return state
+    }
+
+    // MARK: Front
+
+    public func open(_ session: Session) {
+        session.format = plainFormat
+        session.seesOwnQuit = false
+        _ = state(session)
+    }
+
+    public func receive(_ line: UnsafeRawBufferPointer, from session: Session, now: UInt64) {
+        guard session.phase != .closing else { return }
+        let message: IRCMessage
+        do {
+            message = try IRCMessage(parsing: line)
+        } catch {
+            switch error {
+            case .empty: return
+            case .tooLong, .tagsTooLong: numeric(session, "417", ":Input line was too long")
+            case .forbiddenByte, .invalidTagValue, .noCommand, .invalidCommand:
+                send(session, "FAIL * INVALID_LINE :That line could not be parsed; nothing was done")
+            }
+            return
+        }
+        let command = message.commandName
+        state(session).pingSentAt = 0  // any line shows the client is alive
+        if session.phase == .named && !session.bucket.take(now: now) && command != "PONG" && command != "PING" {
+            hub.onEvent?(.rateLimited(session))
+            send(session, ":\(serverName) NOTICE \(nick(session)) :*** Slow down: more than \(hub.limits.messageRate.compactDescription) lines per second; \(command) was not processed")
+            return
+        }
+        switch command {
+        case "CAP": cap(message, session, now: now)
+        case "PASS": pass(message, session)
+        case "NICK": nickCommand(message, session, now: now)
+        case "USER": user(message, session, now: now)
+        case "PING":
+            guard message.parameterCount >= 1 else { return numeric(session, "409", ":No origin specified") }
+            send(session, ":\(serverName) PONG \(serverName) :\(message.parameterString(0))")
+        case "PONG": return
+        case "QUIT":
+            let text = message.parameterCount >= 1 ? EmbeddedText.clean(message.parameterString(0)) : ""
+            quit(session, message: text.isEmpty ? nil : text)
+        default:
+            guard session.phase == .named else {
+                return numeric(session, "451", ":You have not registered")
+            }
+            registered(command, message, session)
+        }
+    }
+
+    public func lineTooLong(_ session: Session) {
+        numeric(session, "417", ":Input line was too long")
+    }
+
+    public func render(_ notice: ServerNotice, for session: Session?) -> [UInt8] {
+        let text: String
+        switch notice {
+        case .serverFull(let max): text = "ERROR :Server full: it has its maximum of \(max) clients; try again later"
+        case .serverBusy: text = "ERROR :Server busy: out of file descriptors; try again later"
+        case .throttled(let seconds): text = "ERROR :Too many new connections from your address; try again in \(seconds) s"
+        case .tooManyConnections(let max): text = "ERROR :Too many connections: at most \(max) per address"
+        case .shutdown: text = "ERROR :Server shutting down"
+        case .nameTimeout(let seconds): text = "ERROR :Registration timeout: not registered within \(seconds) s"
+        case .idleTimeout(let seconds): text = "ERROR :Idle timeout: no input for \(seconds) s"
+        case .writeTimeout(let seconds): text = "ERROR :Write timeout: you accepted no data for \(seconds) s"
+        case .lineTimeout(let seconds, let dropped):
+            text = ":\(serverName) NOTICE \(session.map(nick) ?? "*") :*** A line stayed incomplete for \(seconds) s; its \(dropped) bytes were discarded"
+        }
+        return Array((text + "\r\n").utf8)
+    }
+
+    public func renderPrivate(_ message: PrivateMessage, into bytes: inout [UInt8]) {
+        let tagged = message.recipient.format == taggedFormat
+        IRCText.appendMessage(verb: message.kind == .notice ? IRCWords.notice : IRCWords.privmsg,
+                              source: IRCIdentity.source(of: message.sender), target: nil,
+                              targetName: message.recipient.nameBytes, text: message.text,
+                              action: message.kind == .action, time: tagged ? message.time : nil, into: &bytes)
+    }
+
+    public func renderMissed(_ count: Int, in room: Room, for session: Session, into bytes: inout [UInt8]) {
+        bytes.append(contentsOf: ":\(serverName) NOTICE #\(room.name) :*** You missed \(count) messages in #\(room.name): you were reading too slowly\r\n".utf8)
+    }
+
+    public func renderDropped(reason: String, for session: Session, into bytes: inout [UInt8]) {
+        bytes.append(contentsOf: "ERROR :Closing link: \(reason)\r\n".utf8)
+    }
+
+    public func tick(_ session: Session, idle: UInt64, now: UInt64) -> Bool {
+        guard session.phase == .named else { return false }
+        let state = state(session)
+        if state.pingSentAt != 0 {
+            if now &- state.pingSentAt >= pingTimeout {
+                hub.beginClose(session, reason: .closed("ping timeout"),
+                               finalLine: Array("ERROR :Ping timeout: no answer for \(pingTimeout / 1_000_000_000) s\r\n".utf8))
+                return true
+            }
+        } else if idle >= pingInterval {
+            state.pingSentAt = now
+            send(session, "PING :\(serverName)")
+            return true
+        }
+        return false
+    }
+
+    // MARK: Registration
+
+    private func cap(_ message: IRCMessage, _ session: Session, now: UInt64) {
+        let state = state(session)
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "CAP :Not enough parameters") }
+        let sub = message.parameterString(0).uppercased()
+        let target = state.nick ?? "*"
+        switch sub {
+        case "LS":
+            if session.phase != .named { state.negotiatingCaps = true }
+            send(session, ":\(serverName) CAP \(target) LS :\(Self.supportedCaps.joined(separator: " "))")
+        case "LIST":
+            send(session, ":\(serverName) CAP \(target) LIST :\(state.caps.sorted().joined(separator: " "))")
+        case "REQ":
+            if session.phase != .named { state.negotiatingCaps = true }
+            let list = message.parameterCount >= 2 ? message.parameterString(1) : ""
+            let requested = list.split(separator: " ").map(String.init)
+            let known = requested.allSatisfy { Self.supportedCaps.contains($0.hasPrefix("-") ? String($0.dropFirst()) : $0) }
+            if !known || requested.isEmpty {
+                send(session, ":\(serverName) CAP \(target) NAK :\(list)")
+                return
+            }
+            for cap in requested {
+                if cap.hasPrefix("-") { state.caps.remove(String(cap.dropFirst())) } else { state.caps.insert(cap) }
+            }
+            session.echoesOwnMessages = state.caps.contains("echo-message")
+            send(session, ":\(serverName) CAP \(target) ACK :\(list)")
+        case "END":
+            state.negotiatingCaps = false
+            tryRegister(session, now: now)
+        default:
+            numeric(session, "410", "\(sub) :Invalid CAP command")
+        }
+    }
+
+    private func pass(_ message: IRCMessage, _ session: Session) {
+        guard session.phase == .awaitingName else { return numeric(session, "462", ":You may not reregister") }
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "PASS :Not enough parameters") }
+        state(session).passwordGiven = Array(message.parameter(0))
+    }
+
+    private func nickCommand(_ message: IRCMessage, _ session: Session, now: UInt64) {
+        guard message.parameterCount >= 1, message.parameter(0).count > 0 else {
+            return numeric(session, "431", ":No nickname given")
+        }
+        let wanted = message.parameterString(0)
+        if let problem = IRCNames.nickProblem(wanted) {
+            return numeric(session, "432", "\(wanted) :Erroneous nickname: \(problem)")
+        }
+        if session.phase == .named {
+            switch hub.rename(session, to: wanted) {
+            case .renamed(let old):
+                if session.rooms.isEmpty {
+                    send(session, ":\(String(decoding: IRCIdentity.source(name: old, of: session), as: UTF8.self)) NICK :\(wanted)")
+                }
+            case .unchanged: break
+            case .invalid(let problem): numeric(session, "432", "\(wanted) :Erroneous nickname: \(Names.explain(problem))")
+            case .taken: numeric(session, "433", "\(wanted) :Nickname is already in use")
+            }
+            return
+        }
+        state(session).nick = wanted
+        tryRegister(session, now: now)
+    }
+
+    private func user(_ message: IRCMessage, _ session: Session, now: UInt64) {
+        guard session.phase == .awaitingName else { return numeric(session, "462", ":You may not reregister") }
+        guard message.parameterCount >= 4, message.parameter(0).count > 0 else {
+            return numeric(session, "461", "USER :Not enough parameters")
+        }
+        let state = state(session)
+        // The username becomes part of `nick!user@host`: letters and digits only, at most 10.
+        let raw = message.parameterString(0).unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }
+        state.user = String(String.UnicodeScalarView(raw.prefix(10)))
+        if state.user.isEmpty { state.user = "user" }
+        state.realName = EmbeddedText.clean(message.parameterString(3))
+        state.gotUser = true
+        tryRegister(session, now: now)
+    }
+
+    private func tryRegister(_ session: Session, now: UInt64) {
+        let state = state(session)
+        guard session.phase == .awaitingName, let nick = state.nick, state.gotUser, !state.negotiatingCaps else { return }
+        if let password {
+            guard let given = state.passwordGiven, NativeFront.constantTimeEqual(given.withUnsafeBytes { $0 }, password) else {
+                hub.beginClose(session, reason: .closed("wrong password"), finalLine: Array("ERROR :Password incorrect\r\n".utf8), announce: false)
+                numeric(session, "464", ":Password incorrect")
+                return
+            }
+        }
+        switch hub.claimName(nick, for: session, now: now) {
+        case .claimed: break
+        case .rateLimited:
+            return send(session, ":\(serverName) NOTICE * :*** Too many refused nicknames; wait a moment before the next")
+        case .invalid(let problem): return numeric(session, "432", "\(nick) :Erroneous nickname: \(Names.explain(problem))")
+        case .taken(nil): return numeric(session, "433", "\(nick) :Nickname is already in use")
+        case .taken(let holder?): return numeric(session, "433", "\(nick) :Nickname is already in use (it looks like \(holder))")
+        }
+        session.format = state.caps.contains("server-time") || state.caps.contains("message-tags") ? taggedFormat : plainFormat
+        welcome(session)
+    }
+
+    private func welcome(_ session: Session) {
+        let nick = nick(session)
+        numeric(session, "001", ":Welcome to the \(networkName) IRC network, \(nick)")
+        numeric(session, "002", ":Your host is \(serverName), running chatd")
+        numeric(session, "003", ":This server speaks IRC beside chatd's native protocol")
+        numeric(session, "004", "\(serverName) chatd io ntmsikl")
+        let tokens = ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=,k,l,imnst",
+                      "NICKLEN=\(Names.maxBytes)", "CHANNELLEN=\(Names.maxBytes + 1)", "TOPICLEN=\(EmbeddedText.maxBytes * 2)",
+                      "NETWORK=\(networkName)", "LINELEN=\(IRCLimits.maxLineBytes)", "UTF8ONLY"]
+        numeric(session, "005", tokens.joined(separator: " ") + " :are supported by this server")
+        numeric(session, "251", ":There are \(hub.namedCount) users and 0 invisible on 1 servers")
+        numeric(session, "254", "\(hub.roomCount) :channels formed")
+        numeric(session, "255", ":I have \(hub.namedCount) clients and 0 servers")
+        numeric(session, "422", ":MOTD File is missing")
+    }
+
+    // MARK: Commands after registration
+
+    private func registered(_ command: String, _ message: IRCMessage, _ session: Session) {
+        switch command {
+        case "JOIN": join(message, session)
+        case "PART": part(message, session)
+        case "PRIVMSG": privmsg(message, session, notice: false)
+        case "NOTICE": privmsg(message, session, notice: true)
+        case "TOPIC": topic(message, session)
+        case "NAMES":
+            guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
+            for name in message.parameterString(0).split(separator: ",") { names(String(name), session) }
+        case "WHO": who(message, session)
+        case "MODE": mode(message, session)
+        case "USER", "PASS": numeric(session, "462", ":You may not reregister")
+        default: numeric(session, "421", "\(command) :Unknown command")
+        }
+    }
+
+    private func channelName(_ raw: Substring) -> String? {
+        raw.hasPrefix("#") ? String(raw.dropFirst()) : nil
+    }
+
+    private func join(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "JOIN :Not enough parameters") }
+        let list = message.parameterString(0)
+        if list == "0" {
+            for room in session.rooms { _ = hub.part(session, from: room, message: UnsafeRawBufferPointer(start: nil, count: 0)) }
+            return
+        }
+        for raw in list.split(separator: ",") {
+            guard let name = channelName(raw) else { numeric(session, "403", "\(raw) :No such channel"); continue }
+            switch hub.join(session, roomNamed: name, leavingCurrent: false, actorSeesJoin: false) {
+            case .joined(let room):
+                // The joiner's own JOIN, then the topic and NAMES, in that order (private output goes first).
+                var own: [UInt8] = []
+                formatOf(session).render(RoomEvent(kind: .joined, room: room, actor: session, time: hub.wallClock), into: &own)
+                hub.enqueue(own, to: session)
+                if !room.topic.isEmpty { topicReplies(room, session) }
+                names("#" + room.name, session)
+            case .alreadyMember: continue
+            case .invalid(let problem): numeric(session, "479", "\(raw) :Illegal channel name: \(Names.explain(problem))")
+            case .tooManyRooms: numeric(session, "405", "\(raw) :The server holds its maximum of rooms")
+            case .needsKey: numeric(session, "475", "\(raw) :Cannot join channel (+k)")
+            case .full: numeric(session, "471", "\(raw) :Cannot join channel (+l)")
+            case .inviteOnly: numeric(session, "473", "\(raw) :Cannot join channel (+i)")
+            }
+        }
+    }
+
+    private func formatOf(_ session: Session) -> any RoomFormat { hub.formats[session.format] }
+
+    private func part(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "PART :Not enough parameters") }
+        let reason = message.parameterCount >= 2 ? message.parameter(1) : UnsafeRawBufferPointer(start: nil, count: 0)
+        for raw in message.parameterString(0).split(separator: ",") {
+            guard let name = channelName(raw), let room = hub.room(named: name) else {
+                numeric(session, "403", "\(raw) :No such channel")
+                continue
+            }
+            if !hub.part(session, from: room, message: reason) { numeric(session, "442", "\(raw) :You're not on that channel") }
+        }
+    }
+
+    private func privmsg(_ message: IRCMessage, _ session: Session, notice: Bool) {
+        let verb = notice ? "NOTICE" : "PRIVMSG"
+        guard message.parameterCount >= 1 else { return notice ? () : numeric(session, "411", ":No recipient given (\(verb))") }
+        guard message.parameterCount >= 2, message.parameter(1).count > 0 else {
+            return notice ? () : numeric(session, "412", ":No text to send")
+        }
+        var text = message.parameter(1)
+        var kind: RoomEvent.Kind = notice ? .notice : .message
+        var privateKind: PrivateKind = notice ? .notice : .message
+        // CTCP ACTION (`/me`) becomes an action; other CTCP requests are not relayed.
+        if text.first == 1 {
+            let body = UnsafeRawBufferPointer(rebasing: text.dropFirst())
+            let inner = body.last == 1 ? UnsafeRawBufferPointer(rebasing: body.dropLast()) : body
+            if inner.starts(with: "ACTION ".utf8) {
+                text = UnsafeRawBufferPointer(rebasing: inner.dropFirst(7))
+                kind = .action
+                privateKind = .action
+            } else {
+                return
+            }
+        }
+        if let problem = IRCNames.textProblem(text) {
+            if !notice { send(session, "FAIL \(verb) INVALID_TEXT :Your message was not sent: \(problem)") }
+            return
+        }
+        for target in message.parameterString(0).split(separator: ",") {
+            if let name = channelName(target) {
+                guard let room = hub.room(named: name) else { if !notice { numeric(session, "403", "\(target) :No such channel") }; continue }
+                if !hub.post(kind, text, from: session, in: room), !notice {
+                    numeric(session, "404", "\(target) :Cannot send to channel")
+                }
+            } else {
+                switch hub.sendPrivate(privateKind, text, from: session, to: String(target)) {
+                case .delivered(let recipient):
+                    if session.echoesOwnMessages {
+                        var echo: [UInt8] = []
+                        let tagged = session.format == taggedFormat
+                        IRCText.appendMessage(verb: notice ? IRCWords.notice : IRCWords.privmsg, source: IRCIdentity.source(of: session),
+                                              target: nil, targetName: recipient.nameBytes, text: text, action: kind.isAction,
+                                              time: tagged ? hub.wallClock : nil, into: &echo)
+                        hub.enqueue(echo, to: session)
+                    }
+                case .noSuchUser: if !notice { numeric(session, "401", "\(target) :No such nick/channel") }
+                case .targetBusy(let recipient):
+                    if !notice { send(session, ":\(serverName) NOTICE \(nick(session)) :*** \(recipient.name ?? "?") is not reading fast enough; your message was not delivered") }
+                }
+            }
+        }
+    }
+
+    private func topicReplies(_ room: Room, _ session: Session) {
+        numeric(session, "332", "#\(room.name) :\(room.topic)")
+        numeric(session, "333", "#\(room.name) \(room.topicSetter) \(room.topicTime / 1000)")
+    }
+
+    private func topic(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "TOPIC :Not enough parameters") }
+        let target = message.parameterString(0)
+        guard let name = channelName(Substring(target)), let room = hub.room(named: name) else {
+            return numeric(session, "403", "\(target) :No such channel")
+        }
+        if message.parameterCount < 2 {
+            if room.topic.isEmpty { numeric(session, "331", "#\(room.name) :No topic is set") } else { topicReplies(room, session) }
+            return
+        }
+        guard session.isMember(of: room) else { return numeric(session, "442", "\(target) :You're not on that channel") }
+        let text = message.parameter(1)
+        if let problem = IRCNames.textProblem(text) {
+            return send(session, "FAIL TOPIC INVALID_TEXT :The topic was not set: \(problem)")
+        }
+        hub.setTopic(text, by: session, in: room)
+    }
+
+    private func names(_ target: String, _ session: Session) {
+        if let name = channelName(Substring(target)), let room = hub.room(named: name) {
+            var names: [String] = []
+            hub.forEachMember(of: room) { member, privileges in
+                names.append((privileges.contains(.op) ? "@" : privileges.contains(.voice) ? "+" : "") + (member.name ?? "?"))
+            }
+            // 353 lines within 512 bytes.
+            var line = ""
+            let prefix = "= #\(room.name) :"
+            for name in names.sorted() {
+                if !line.isEmpty && prefix.utf8.count + line.utf8.count + name.utf8.count + 80 > IRCLimits.maxLineBytes {
+                    numeric(session, "353", prefix + line)
+                    line = ""
+                }
+                line += line.isEmpty ? name : " " + name
+            }
+            if !line.isEmpty { numeric(session, "353", prefix + line) }
+        }
+        numeric(session, "366", "\(target) :End of /NAMES list")
+    }
+
+    private func who(_ message: IRCMessage, _ session: Session) {
+        let mask = message.parameterCount >= 1 ? message.parameterString(0) : "*"
+        if let name = channelName(Substring(mask)), let room = hub.room(named: name) {
+            hub.forEachMember(of: room) { member, privileges in
+                let flags = "H" + (privileges.contains(.op) ? "@" : privileges.contains(.voice) ? "+" : "")
+                numeric(session, "352", "#\(room.name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
+            }
+        } else if let member = hub.session(named: mask), member.phase == .named {
+            numeric(session, "352", "* \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") H :0 \(realName(member))")
+        }
+        numeric(session, "315", "\(mask) :End of /WHO list")
+    }
+
+    private func realName(_ session: Session) -> String {
+        (session.frontState as? IRCSessionState)?.realName ?? "chatd native user"
+    }
+
+    private func mode(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "MODE :Not enough parameters") }
+        let target = message.parameterString(0)
+        if let name = channelName(Substring(target)) {
+            guard let room = hub.room(named: name) else { return numeric(session, "403", "\(target) :No such channel") }
+            if message.parameterCount == 1 {
+                numeric(session, "324", "#\(room.name) +nt")
+                numeric(session, "329", "#\(room.name) \(room.createdAt / 1000)")
+            } else {
+                numeric(session, "482", "#\(room.name) :Channel modes cannot be changed yet")
+            }
+            return
+        }
+        guard target == nick(session) || Names.key(target) == Names.key(nick(session)) else {
+            return numeric(session, "502", ":Can't change mode for other users")
+        }
+        numeric(session, "221", "+i")
+    }
+
+    // MARK: Leaving
+
+    private func quit(_ session: Session, message: String?) {
+        let shown = message.map { "Quit: " + $0 } ?? "Quit"
+        hub.beginClose(session, reason: .quit(message),
+                       finalLine: Array("ERROR :Closing link: \(IRCIdentity.address(session.peer)) (\(shown))\r\n".utf8))
+    }
+
+    // MARK: Output
+
+    private func nick(_ session: Session) -> String { session.name ?? state(session).nick ?? "*" }
+
+    private func numeric(_ session: Session, _ code: String, _ rest: String) {
+        send(session, ":\(serverName) \(code) \(nick(session)) \(rest)")
+    }
+
+    private func send(_ session: Session, _ line: String) {
+        hub.enqueue(Array((line + "\r\n").utf8), to: session)
+    }
+}
+
+/// IRC's rules on top of chatd's names and text.
+enum IRCNames {
+    /// Why `nick` cannot be an IRC nickname even if chatd would take it as a name (nil: it can).
+    static func nickProblem(_ nick: String) -> String? {
+        guard let first = nick.unicodeScalars.first else { return "empty" }
+        if ("0"..."9").contains(first) || first == "-" { return "a nickname cannot start with a digit or -" }
+        return nil
+    }
+
+    /// Text as IRC clients send it may hold formatting codes and CTCP's 0x01; every other control (ESC, NUL,
+    /// C1, ...) is refused as on the native front, and so are what TextCheck refuses (invalid UTF-8, line
+    /// separators, open bidi controls).
+    static func textProblem(_ text: UnsafeRawBufferPointer) -> String? {
+        let formatting: Set<UInt8> = [0x01, 0x02, 0x03, 0x04, 0x0F, 0x11, 0x16, 0x1D, 0x1E, 0x1F]
+        var checked = Array(text)
+        for index in checked.indices where formatting.contains(checked[index]) { checked[index] = UInt8(ascii: " ") }
+        let problem = checked.withUnsafeBytes { TextCheck.problem(in: $0) }
+        switch problem {
+        case nil: return nil
+        case .invalidUTF8: return "it is not valid UTF-8"
+        case .controlCharacter: return "it contains control characters (ESC, NUL, ...)"
+        case .lineSeparator: return "it contains U+2028 or U+2029"
+        case .unbalancedBidi: return "it leaves a bidi override or isolate open"
+        }
+    }
+}

@@ -1,0 +1,140 @@
+// The IRC front over loopback: an IRC client and a native client in one room see each other.
+
+@testable import ChatServer
+import ChatSys
+import Foundation
+import XCTest
+
+extension LineClient {
+    /// The next line starting with `prefix`, without the `\r` of IRC's CR LF.
+    func expectIRC(prefix: String, timeout: Double = 5) throws -> String {
+        let line = try expect(prefix: prefix, timeout: timeout)
+        return line.hasSuffix("\r") ? String(line.dropLast()) : line
+    }
+
+    func expectIRC(_ what: String, _ match: @escaping (String) -> Bool) throws -> String {
+        let line = try expect(what, match)
+        return line.hasSuffix("\r") ? String(line.dropLast()) : line
+    }
+}
+
+final class IRCFrontTests: XCTestCase {
+    private func ircServer(_ configure: @escaping (inout ServerConfig) -> Void = { _ in }) throws -> (TestServer, UInt16) {
+        let server = try TestServer { config in
+            config.ircListen = [SocketAddress(parsing: "127.0.0.1:0")!]
+            config.presenceDelaySeconds = 0
+            configure(&config)
+        }
+        return (server, server.server.ircBoundAddresses[0].port)
+    }
+
+    /// Registers `nick` and waits for the end of the welcome burst (422: no MOTD).
+    private func register(_ nick: String, port: UInt16, caps: [String] = []) throws -> LineClient {
+        let client = try LineClient(port: port)
+        if !caps.isEmpty {
+            client.send("CAP LS 302\r\n")
+            _ = try client.expectIRC(prefix: ":chatd CAP * LS")
+            client.send("CAP REQ :\(caps.joined(separator: " "))\r\n")
+            XCTAssertEqual(try client.expectIRC(prefix: ":chatd CAP "), ":chatd CAP * ACK :\(caps.joined(separator: " "))")
+        }
+        client.send("NICK \(nick)\r\nUSER \(nick) 0 * :Real \(nick)\r\n")
+        if !caps.isEmpty { client.send("CAP END\r\n") }
+        XCTAssertEqual(try client.expectIRC(prefix: ":chatd 001 "), ":chatd 001 \(nick) :Welcome to the chatd IRC network, \(nick)")
+        let isupport = try client.expectIRC(prefix: ":chatd 005 ")
+        XCTAssertTrue(isupport.contains("CHANTYPES=#") && isupport.contains("NETWORK=chatd"), isupport)
+        _ = try client.expectIRC(prefix: ":chatd 422 ")
+        return client
+    }
+
+    func testAnIRCUserAndANativeUserTalkInTheLobby() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let alice = try LineClient.named("alice", port: server.port)
+        let bob = try register("bob", port: ircPort)
+
+        bob.send("JOIN #lobby\r\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":bob!"), ":bob!~bob@127.0.0.1 JOIN #lobby")
+        let names = try bob.expectIRC(prefix: ":chatd 353 ")
+        XCTAssertTrue(names.hasSuffix(":alice bob") || names.hasSuffix(":bob alice"), names)
+        XCTAssertEqual(try bob.expectIRC(prefix: ":chatd 366 "), ":chatd 366 bob #lobby :End of /NAMES list")
+        XCTAssertEqual(try alice.expect(prefix: "SYS #lobby Joined"), "SYS #lobby Joined: bob")
+
+        alice.send("hello bob\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":alice!"), ":alice!alice@native PRIVMSG #lobby :hello bob")
+        bob.send("PRIVMSG #lobby :hi \u{2}alice\u{2}\r\n")
+        XCTAssertEqual(try alice.expect(prefix: "MSG "), "MSG #lobby bob: hi alice", "formatting stripped for native readers")
+        bob.send("PRIVMSG #lobby :\u{1}ACTION waves\u{1}\r\n")
+        XCTAssertEqual(try alice.expect(prefix: "ACT "), "ACT #lobby bob waves")
+        alice.send("/me smiles\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":alice!"), ":alice!alice@native PRIVMSG #lobby :\u{1}ACTION smiles\u{1}")
+
+        bob.send("PRIVMSG alice :psst\r\n")
+        XCTAssertEqual(try alice.expect(prefix: "PRIV "), "PRIV bob: psst")
+        alice.send("/msg bob back\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":alice!"), ":alice!alice@native PRIVMSG bob :back")
+
+        bob.send("TOPIC #lobby :plans\r\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":bob!"), ":bob!~bob@127.0.0.1 TOPIC #lobby :plans")
+        XCTAssertEqual(try alice.expect(prefix: "SYS #lobby Topic"), "SYS #lobby Topic: \"plans\" (set by bob)")
+
+        alice.send("/nick alicia\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":alice!"), ":alice!alice@native NICK :alicia")
+
+        bob.send("PING :x1\r\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":chatd PONG"), ":chatd PONG chatd :x1")
+
+        bob.send("QUIT :later\r\n")
+        XCTAssertEqual(try alice.expect(prefix: "SYS #lobby Offline"), "SYS #lobby Offline: bob (quit: \"later\")")
+        let parting = try bob.expectClose()
+        XCTAssertEqual(parting.last, "ERROR :Closing link: 127.0.0.1 (Quit: later)\r")
+        XCTAssertFalse(parting.contains { $0.contains(" QUIT ") }, "an IRC client gets ERROR, not its own QUIT")
+    }
+
+    func testRegistrationErrorsAndServerTime() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let early = try LineClient(port: ircPort)
+        early.send("JOIN #x\r\n")
+        XCTAssertEqual(try early.expectIRC(prefix: ":chatd 451"), ":chatd 451 * :You have not registered")
+        early.send("CAP REQ :no-such-cap\r\n")
+        XCTAssertEqual(try early.expectIRC(prefix: ":chatd CAP"), ":chatd CAP * NAK :no-such-cap")
+        early.send("CAP END\r\nNICK 9lives\r\n")
+        XCTAssertTrue(try early.expectIRC(prefix: ":chatd 432").hasPrefix(":chatd 432 * 9lives :Erroneous nickname"))
+
+        let carol = try register("carol", port: ircPort, caps: ["server-time", "echo-message"])
+        let dave = try LineClient(port: ircPort)
+        dave.send("NICK CAROL\r\nUSER d 0 * :d\r\n")
+        XCTAssertEqual(try dave.expectIRC(prefix: ":chatd 433"), ":chatd 433 CAROL CAROL :Nickname is already in use")
+
+        carol.send("JOIN #t\r\n")
+        let join = try carol.expectIRC(prefix: "@time=")
+        XCTAssertTrue(join.hasSuffix(" :carol!~carol@127.0.0.1 JOIN #t"), join)
+        carol.send("PRIVMSG #t :echoed\r\n")
+        let echo = try carol.expectIRC("the echo") { $0.contains("PRIVMSG #t") }
+        XCTAssertTrue(echo.hasPrefix("@time=2") && echo.hasSuffix(":carol!~carol@127.0.0.1 PRIVMSG #t :echoed"), echo)
+
+        carol.send("PRIVMSG #t :" + String(repeating: "x", count: 600) + "\r\n")
+        XCTAssertEqual(try carol.expectIRC(prefix: ":chatd 417"), ":chatd 417 carol :Input line was too long")
+    }
+
+    func testALongNativeMessageReachesIRCAsSeveralLinesOfOneMessage() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let erin = try register("erin", port: ircPort)
+        erin.send("JOIN #lobby\r\n")
+        _ = try erin.expectIRC(prefix: ":chatd 366")
+        let frank = try LineClient.named("frank", port: server.port)
+        _ = try erin.expectIRC(prefix: ":frank!")  // frank's JOIN
+        let words = (0..<700).map { "w\($0)" }.joined(separator: " ")  // ~3.4 KB
+        frank.send(words + "\n")
+        var pieces: [String] = []
+        while pieces.joined().count < words.count {
+            let line = try erin.expectIRC(prefix: ":frank!")
+            XCTAssertLessThanOrEqual(line.utf8.count + 2, 512, "each IRC line within 512 bytes")
+            pieces.append(String(line.split(separator: ":", maxSplits: 2)[1]))
+        }
+        XCTAssertGreaterThan(pieces.count, 6)
+        XCTAssertEqual(pieces.joined(), words, "split after spaces, nothing lost or added")
+        XCTAssertTrue(pieces.dropLast().allSatisfy { $0.hasSuffix(" ") }, "each cut is at a space")
+    }
+}
