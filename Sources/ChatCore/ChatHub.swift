@@ -112,7 +112,9 @@ public final class ChatHub {
     /// The hub calls it before refusing a private message to a full queue (see `acceptsPrivate`).
     public var flushNow: ((Session) -> Void)?
     /// Wall-clock time (milliseconds since 1970, UTC), set by the engine every turn: the time events carry.
-    public var wallClock: UInt64 = 0
+    public var wallClock: UInt64 = 0 {
+        didSet { if lobby.createdAt == 0 { lobby.createdAt = wallClock } }
+    }
     /// Private messages refused as target-busy (for status figures and tests).
     public private(set) var privateRefused: UInt64 = 0
     /// Messages and room events published (each counted once, whatever the number of formats).

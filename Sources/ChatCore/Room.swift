@@ -23,8 +23,8 @@ public final class Room {
     public internal(set) var topic = ""
     public internal(set) var topicSetter = ""
     public internal(set) var topicTime: UInt64 = 0
-    /// When the room was made (wall-clock milliseconds).
-    public let createdAt: UInt64
+    /// When the room was made (wall-clock milliseconds; the lobby's is the hub's first wall-clock reading).
+    public internal(set) var createdAt: UInt64
 
     /// The memory all rooms' rings share (see `RingMemory`).
     let memory: RingMemory
