@@ -137,4 +137,40 @@ final class IRCFrontTests: XCTestCase {
         XCTAssertEqual(pieces.joined(), words, "split after spaces, nothing lost or added")
         XCTAssertTrue(pieces.dropLast().allSatisfy { $0.hasSuffix(" ") }, "each cut is at a space")
     }
+
+    func testWhoisListAwayAndTheNamesCaps() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let gina = try register("gina", port: ircPort, caps: ["multi-prefix", "userhost-in-names", "away-notify"])
+        gina.send("JOIN #ops\r\n")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 353"), ":chatd 353 gina = #ops :@gina!~gina@127.0.0.1", "first member is op; userhost-in-names")
+        let hank = try register("hank", port: ircPort)
+        hank.send("JOIN #ops\r\n")
+        XCTAssertEqual(try hank.expectIRC(prefix: ":chatd 353"), ":chatd 353 hank = #ops :@gina hank")
+        _ = try gina.expectIRC(prefix: ":hank!")
+
+        hank.send("AWAY :lunch\r\n")
+        XCTAssertEqual(try hank.expectIRC(prefix: ":chatd 306"), ":chatd 306 hank :You have been marked as being away")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":hank!"), ":hank!~hank@127.0.0.1 AWAY :lunch", "away-notify")
+        gina.send("PRIVMSG hank :there?\r\n")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 301"), ":chatd 301 gina hank :lunch")
+
+        gina.send("WHOIS hank\r\n")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 311"), ":chatd 311 gina hank ~hank 127.0.0.1 * :Real hank")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 319"), ":chatd 319 gina hank :#ops")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 301"), ":chatd 301 gina hank :lunch")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 318"), ":chatd 318 gina hank :End of /WHOIS list")
+        gina.send("WHOIS nobody\r\n")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 401"), ":chatd 401 gina nobody :No such nick/channel")
+
+        gina.send("LIST\r\n")
+        XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 321"), ":chatd 321 gina Channel :Users  Name")
+        var listed: [String] = []
+        while true {
+            let line = try gina.expectIRC(prefix: ":chatd 32")
+            if line.hasPrefix(":chatd 323") { break }
+            listed.append(line)
+        }
+        XCTAssertEqual(listed, [":chatd 322 gina #lobby 0 :", ":chatd 322 gina #ops 2 :"])
+    }
 }

@@ -177,7 +177,8 @@ public final class IRCFront: Front {
     /// A client quiet this long is sent a PING; one that does not answer within `pingTimeout` more is closed.
     public var pingInterval: UInt64 = 120_000_000_000
     public var pingTimeout: UInt64 = 60_000_000_000
-    public static let supportedCaps = ["server-time", "message-tags", "echo-message"]
+    public static let supportedCaps = ["server-time", "message-tags", "echo-message", "multi-prefix",
+                                       "userhost-in-names", "away-notify", "cap-notify"]
 
     public init(hub: ChatHub, plainFormat: Int, taggedFormat: Int) {
         self.hub = hub
@@ -407,10 +408,66 @@ public final class IRCFront: Front {
                       "NICKLEN=\(Names.maxBytes)", "CHANNELLEN=\(Names.maxBytes + 1)", "TOPICLEN=\(EmbeddedText.maxBytes * 2)",
                       "NETWORK=\(networkName)", "LINELEN=\(IRCLimits.maxLineBytes)", "UTF8ONLY"]
         numeric(session, "005", tokens.joined(separator: " ") + " :are supported by this server")
+        lusers(session)
+        numeric(session, "422", ":MOTD File is missing")
+    }
+
+    private func lusers(_ session: Session) {
         numeric(session, "251", ":There are \(hub.namedCount) users and 0 invisible on 1 servers")
         numeric(session, "254", "\(hub.roomCount) :channels formed")
         numeric(session, "255", ":I have \(hub.namedCount) clients and 0 servers")
-        numeric(session, "422", ":MOTD File is missing")
+        numeric(session, "265", "\(hub.namedCount) \(hub.namedCount) :Current local users \(hub.namedCount), max \(hub.namedCount)")
+        numeric(session, "266", "\(hub.namedCount) \(hub.namedCount) :Current global users \(hub.namedCount), max \(hub.namedCount)")
+    }
+
+    /// `@`, `+` (both with multi-prefix).
+    private func prefix(_ privileges: MemberPrivileges, for session: Session) -> String {
+        let all = state(session).caps.contains("multi-prefix")
+        var text = ""
+        if privileges.contains(.op) { text += "@" }
+        if privileges.contains(.voice) && (all || text.isEmpty) { text += "+" }
+        return text
+    }
+
+    private func whois(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "431", ":No nickname given") }
+        let target = message.parameterString(message.parameterCount - 1)
+        guard let member = hub.session(named: target), member.phase == .named, let name = member.name else {
+            numeric(session, "401", "\(target) :No such nick/channel")
+            return numeric(session, "318", "\(target) :End of /WHOIS list")
+        }
+        numeric(session, "311", "\(name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) * :\(realName(member))")
+        let channels = member.rooms.map { room in prefix(hub.privileges(of: member, in: room), for: session) + "#" + room.name }
+        if !channels.isEmpty { numeric(session, "319", "\(name) :\(channels.joined(separator: " "))") }
+        numeric(session, "312", "\(name) \(serverName) :chatd")
+        if let away = member.awayMessage { numeric(session, "301", "\(name) :\(away)") }
+        numeric(session, "318", "\(name) :End of /WHOIS list")
+    }
+
+    private func list(_ message: IRCMessage, _ session: Session) {
+        numeric(session, "321", "Channel :Users  Name")
+        let wanted = message.parameterCount >= 1 ? Set(message.parameterString(0).split(separator: ",").map { Names.key(String($0.dropFirst())) }) : nil
+        for room in hub.sortedRooms where wanted == nil || wanted!.contains(Names.key(room.name)) {
+            numeric(session, "322", "#\(room.name) \(room.memberCount) :\(room.topic)")
+        }
+        numeric(session, "323", ":End of /LIST")
+    }
+
+    private func away(_ message: IRCMessage, _ session: Session) {
+        let text = message.parameterCount >= 1 ? EmbeddedText.clean(message.parameterString(0)) : ""
+        session.awayMessage = text.isEmpty ? nil : text
+        if text.isEmpty { numeric(session, "305", ":You are no longer marked as being away") }
+        else { numeric(session, "306", ":You have been marked as being away") }
+        // away-notify: every IRC client sharing a room with the session and asking for it is told, once.
+        var told = Set<ObjectIdentifier>([ObjectIdentifier(session)])
+        let line = ":" + String(decoding: IRCIdentity.source(of: session), as: UTF8.self) + (text.isEmpty ? " AWAY" : " AWAY :" + text)
+        for room in session.rooms {
+            hub.forEachMember(of: room) { member, _ in
+                guard told.insert(ObjectIdentifier(member)).inserted,
+                      let memberState = member.frontState as? IRCSessionState, memberState.caps.contains("away-notify") else { return }
+                send(member, line)
+            }
+        }
     }
 
     // MARK: Commands after registration
@@ -427,6 +484,11 @@ public final class IRCFront: Front {
             for name in message.parameterString(0).split(separator: ",") { names(String(name), session) }
         case "WHO": who(message, session)
         case "MODE": mode(message, session)
+        case "WHOIS": whois(message, session)
+        case "LIST": list(message, session)
+        case "AWAY": away(message, session)
+        case "LUSERS": lusers(session)
+        case "MOTD": numeric(session, "422", ":MOTD File is missing")
         case "USER", "PASS": numeric(session, "462", ":You may not reregister")
         default: numeric(session, "421", "\(command) :Unknown command")
         }
@@ -511,6 +573,7 @@ public final class IRCFront: Front {
             } else {
                 switch hub.sendPrivate(privateKind, text, from: session, to: String(target)) {
                 case .delivered(let recipient):
+                    if !notice, let away = recipient.awayMessage { numeric(session, "301", "\(recipient.name ?? "?") :\(away)") }
                     if session.echoesOwnMessages {
                         var echo: [UInt8] = []
                         let tagged = session.format == taggedFormat
@@ -553,8 +616,10 @@ public final class IRCFront: Front {
     private func names(_ target: String, _ session: Session) {
         if let name = channelName(Substring(target)), let room = hub.room(named: name) {
             var names: [String] = []
+            let userhost = state(session).caps.contains("userhost-in-names")
             hub.forEachMember(of: room) { member, privileges in
-                names.append((privileges.contains(.op) ? "@" : privileges.contains(.voice) ? "+" : "") + (member.name ?? "?"))
+                let shown = userhost ? String(decoding: IRCIdentity.source(of: member), as: UTF8.self) : (member.name ?? "?")
+                names.append(self.prefix(privileges, for: session) + shown)
             }
             // 353 lines within 512 bytes.
             var line = ""
@@ -575,7 +640,7 @@ public final class IRCFront: Front {
         let mask = message.parameterCount >= 1 ? message.parameterString(0) : "*"
         if let name = channelName(Substring(mask)), let room = hub.room(named: name) {
             hub.forEachMember(of: room) { member, privileges in
-                let flags = "H" + (privileges.contains(.op) ? "@" : privileges.contains(.voice) ? "+" : "")
+                let flags = (member.awayMessage == nil ? "H" : "G") + prefix(privileges, for: session)
                 numeric(session, "352", "#\(room.name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
             }
         } else if let member = hub.session(named: mask), member.phase == .named {
