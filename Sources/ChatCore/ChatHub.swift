@@ -130,6 +130,8 @@ public final class ChatHub {
         self.ringMemory = RingMemory(limit: limits.ringsMaxBytes)
         let lobby = Room(name: Self.lobbyName, key: Names.key(Self.lobbyName), limits: limits, memory: ringMemory,
                          formatCount: formats.count, createdAt: 0)
+        // Nobody is the lobby's operator, so its topic is open to every member.
+        lobby.modes.topicLocked = false
         self.lobby = lobby
         rooms[lobby.key] = lobby
         sortedRooms = [lobby]
@@ -349,6 +351,7 @@ public final class ChatHub {
     @discardableResult
     public func post(_ kind: RoomEvent.Kind, _ text: UnsafeRawBufferPointer, from session: Session, in room: Room) -> Bool {
         guard let subscription = session.subscription(for: room) else { return false }
+        if room.modes.moderated && subscription.privileges.isEmpty { return false }
         announcePresence(session)
         publish(RoomEvent(kind: kind, room: room, actor: session, text: text),
                 skipping: session.echoesOwnMessages ? nil : subscription)
@@ -414,6 +417,11 @@ public final class ChatHub {
         let room: Room
         if let existing {
             room = existing
+            let invited = room.invited.contains(ObjectIdentifier(session))
+            if room.modes.inviteOnly && !invited { return .inviteOnly(room) }
+            if let required = room.modes.key, required != key, !invited { return .needsKey(room) }
+            if room.modes.limit > 0 && room.memberCount >= room.modes.limit && !invited { return .full(room) }
+            room.invited.remove(ObjectIdentifier(session))
         } else {
             room = Room(name: roomName, key: nameKey, limits: limits, memory: ringMemory, formatCount: formats.count,
                         createdAt: wallClock)
@@ -436,6 +444,51 @@ public final class ChatHub {
     public func part(_ session: Session, from room: Room, message text: UnsafeRawBufferPointer) -> Bool {
         guard let subscription = session.subscription(for: room) else { return false }
         leave(subscription, event: RoomEvent(kind: .left, room: room, actor: session, text: text))
+        return true
+    }
+
+    /// Whether `session` may speak in `room` now (a member, and voiced or an operator when it is moderated).
+    public func maySpeak(_ session: Session, in room: Room) -> Bool {
+        guard let subscription = session.subscription(for: room) else { return false }
+        return !room.modes.moderated || !subscription.privileges.isEmpty
+    }
+
+    /// Sets `room`'s modes (the front has checked that `session` is an operator) and announces the change,
+    /// written as `change` (`+k secret`, `-t`) in the room's record.
+    public func setModes(_ modes: RoomModes, change: String, by session: Session, in room: Room) {
+        room.modes = modes
+        if !modes.inviteOnly { room.invited.removeAll() }
+        announceMode(change, by: session, in: room)
+    }
+
+    /// Gives or takes a member's privileges (`+o`, `-v`); returns false if `target` is not a member.
+    public func setPrivileges(_ privileges: MemberPrivileges, of target: Session, in room: Room, change: String, by session: Session) -> Bool {
+        guard let subscription = target.subscription(for: room) else { return false }
+        subscription.privileges = privileges
+        room.version &+= 1
+        announceMode(change, by: session, in: room)
+        return true
+    }
+
+    private func announceMode(_ change: String, by session: Session, in room: Room) {
+        var text = change
+        text.withUTF8 { bytes in
+            publish(RoomEvent(kind: .modeChanged, room: room, actor: session, text: UnsafeRawBufferPointer(bytes)), skipping: nil)
+        }
+    }
+
+    /// Invites `target` into `room` (lets it past `+i`, `+k` and `+l` once).
+    public func invite(_ target: Session, to room: Room) {
+        room.invited.insert(ObjectIdentifier(target))
+    }
+
+    /// Removes `target` from `room` on an operator's behalf; everyone there, the target included, is told.
+    public func kick(_ target: Session, from room: Room, by session: Session, reason text: UnsafeRawBufferPointer) -> Bool {
+        guard let subscription = target.subscription(for: room) else { return false }
+        leave(subscription, event: RoomEvent(kind: .kicked, room: room, actor: session, text: text, target: target))
+        if target.returnsToLobby && target.current == nil && room !== lobby {
+            enter(lobby, session: target, announce: .joined)
+        }
         return true
     }
 

@@ -23,6 +23,10 @@ public final class Room {
     public internal(set) var topic = ""
     public internal(set) var topicSetter = ""
     public internal(set) var topicTime: UInt64 = 0
+    /// The modes the hub enforces (IRC operators set them; native rooms keep the defaults).
+    public internal(set) var modes = RoomModes()
+    /// Sessions invited while the room is invite-only (by identity; cleared when they join or go).
+    var invited: Set<ObjectIdentifier> = []
     /// When the room was made (wall-clock milliseconds; the lobby's is the hub's first wall-clock reading).
     public internal(set) var createdAt: UInt64
 

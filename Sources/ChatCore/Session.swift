@@ -31,6 +31,8 @@ public final class Session {
     /// Native clients see their own `Left:`/`Offline:`; an IRC client sees its own PART but gets `ERROR`, not
     /// its own QUIT.
     public var seesOwnQuit = true
+    /// A session that always talks to a current room (native): kicked from one, it goes back to the lobby.
+    public var returnsToLobby = false
     /// A cache for the front's renderers (IRC: the `:nick!user@host ` source prefix), cleared on rename.
     public var renderCache: [UInt8] = []
     /// What the session's front keeps per session (IRC: registration, capabilities); the hub never reads it.

@@ -173,4 +173,44 @@ final class IRCFrontTests: XCTestCase {
         }
         XCTAssertEqual(listed, [":chatd 322 gina #lobby 0 :", ":chatd 322 gina #ops 2 :"])
     }
+
+    func testOperatorsSetModesKickAndInvite() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let ivy = try register("ivy", port: ircPort)
+        ivy.send("JOIN #club\r\n")
+        _ = try ivy.expectIRC(prefix: ":chatd 366")
+        let jack = try register("jack", port: ircPort)
+        jack.send("JOIN #club\r\n")
+        _ = try jack.expectIRC(prefix: ":chatd 366")
+        jack.send("TOPIC #club :mine\r\n")
+        XCTAssertEqual(try jack.expectIRC(prefix: ":chatd 482"), ":chatd 482 jack #club :You're not channel operator", "+t")
+        jack.send("MODE #club +m\r\n")
+        XCTAssertEqual(try jack.expectIRC(prefix: ":chatd 482"), ":chatd 482 jack #club :You're not channel operator")
+
+        ivy.send("MODE #club +mk secret\r\n")
+        XCTAssertEqual(try jack.expectIRC(prefix: ":ivy!"), ":ivy!~ivy@127.0.0.1 MODE #club +mk secret")
+        jack.send("PRIVMSG #club :hello?\r\n")
+        XCTAssertEqual(try jack.expectIRC(prefix: ":chatd 404"), ":chatd 404 jack #club :Cannot send to channel", "+m")
+        ivy.send("MODE #club +v jack\r\n")
+        XCTAssertEqual(try jack.expectIRC(prefix: ":ivy!"), ":ivy!~ivy@127.0.0.1 MODE #club +v jack")
+        jack.send("PRIVMSG #club :now I can\r\n")
+        XCTAssertEqual(try ivy.expectIRC("jack's message") { $0.contains("PRIVMSG") }, ":jack!~jack@127.0.0.1 PRIVMSG #club :now I can")
+
+        let kate = try LineClient.named("kate", port: server.port)
+        kate.send("/join club\n")
+        XCTAssertEqual(try kate.expect(prefix: "ERR "), "ERR room-invalid #club is closed to you (an IRC operator set a key, a limit or invite-only)")
+        ivy.send("INVITE kate #club\r\n")
+        XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 341"), ":chatd 341 ivy kate #club")
+        XCTAssertEqual(try kate.expect(prefix: "SYS Invite"), "SYS Invite: ivy invites you to #club; /join #club")
+        kate.send("/join club\n")
+        XCTAssertTrue(try kate.expect(prefix: "SYS Room: ").hasPrefix("SYS Room: #club; members (3)"))
+
+        ivy.send("KICK #club kate :bye\r\n")
+        XCTAssertEqual(try kate.expect(prefix: "SYS #club Kicked"), "SYS #club Kicked: kate by ivy (\"bye\")")
+        XCTAssertEqual(try kate.expect(prefix: "SYS #lobby Joined"), "SYS #lobby Joined: kate", "a kicked native user is back in the lobby")
+        XCTAssertEqual(try jack.expectIRC(prefix: ":ivy!"), ":ivy!~ivy@127.0.0.1 KICK #club kate :bye")
+        ivy.send("MODE #club\r\n")
+        XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 324"), ":chatd 324 ivy #club +kmnt secret")
+    }
 }

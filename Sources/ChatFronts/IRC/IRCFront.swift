@@ -485,6 +485,8 @@ public final class IRCFront: Front {
         case "WHO": who(message, session)
         case "MODE": mode(message, session)
         case "WHOIS": whois(message, session)
+        case "KICK": kick(message, session)
+        case "INVITE": invite(message, session)
         case "LIST": list(message, session)
         case "AWAY": away(message, session)
         case "LUSERS": lusers(session)
@@ -505,9 +507,11 @@ public final class IRCFront: Front {
             for room in session.rooms { _ = hub.part(session, from: room, message: UnsafeRawBufferPointer(start: nil, count: 0)) }
             return
         }
-        for raw in list.split(separator: ",") {
+        let keys = message.parameterCount >= 2 ? message.parameterString(1).split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+        for (index, raw) in list.split(separator: ",").enumerated() {
             guard let name = channelName(raw) else { numeric(session, "403", "\(raw) :No such channel"); continue }
-            switch hub.join(session, roomNamed: name, leavingCurrent: false, actorSeesJoin: false) {
+            let key = index < keys.count ? keys[index] : nil
+            switch hub.join(session, roomNamed: name, leavingCurrent: false, key: key, actorSeesJoin: false) {
             case .joined(let room):
                 // The joiner's own JOIN, then the topic and NAMES, in that order (private output goes first).
                 var own: [UInt8] = []
@@ -606,6 +610,9 @@ public final class IRCFront: Front {
             return
         }
         guard session.isMember(of: room) else { return numeric(session, "442", "\(target) :You're not on that channel") }
+        if room.modes.topicLocked && !hub.privileges(of: session, in: room).contains(.op) {
+            return numeric(session, "482", "#\(room.name) :You're not channel operator")
+        }
         let text = message.parameter(1)
         if let problem = IRCNames.textProblem(text) {
             return send(session, "FAIL TOPIC INVALID_TEXT :The topic was not set: \(problem)")
@@ -653,23 +660,150 @@ public final class IRCFront: Front {
         (session.frontState as? IRCSessionState)?.realName ?? "chatd native user"
     }
 
+    private func modeString(_ modes: RoomModes, forMember: Bool) -> String {
+        var letters = "+"
+        var arguments: [String] = []
+        if modes.inviteOnly { letters += "i" }
+        if let key = modes.key { letters += "k"; arguments.append(forMember ? key : "*") }
+        if modes.limit > 0 { letters += "l"; arguments.append(String(modes.limit)) }
+        if modes.moderated { letters += "m" }
+        if modes.noExternal { letters += "n" }
+        if modes.secret { letters += "s" }
+        if modes.topicLocked { letters += "t" }
+        return ([letters] + arguments).joined(separator: " ")
+    }
+
     private func mode(_ message: IRCMessage, _ session: Session) {
         guard message.parameterCount >= 1 else { return numeric(session, "461", "MODE :Not enough parameters") }
         let target = message.parameterString(0)
-        if let name = channelName(Substring(target)) {
-            guard let room = hub.room(named: name) else { return numeric(session, "403", "\(target) :No such channel") }
-            if message.parameterCount == 1 {
-                numeric(session, "324", "#\(room.name) +nt")
-                numeric(session, "329", "#\(room.name) \(room.createdAt / 1000)")
-            } else {
-                numeric(session, "482", "#\(room.name) :Channel modes cannot be changed yet")
+        guard let name = channelName(Substring(target)) else {
+            guard Names.key(target) == Names.key(nick(session)) else {
+                return numeric(session, hub.session(named: target) == nil ? "401" : "502",
+                               hub.session(named: target) == nil ? "\(target) :No such nick/channel" : ":Can't change mode for other users")
             }
+            return numeric(session, "221", "+i")
+        }
+        guard let room = hub.room(named: name) else { return numeric(session, "403", "\(target) :No such channel") }
+        if message.parameterCount == 1 {
+            numeric(session, "324", "#\(room.name) " + modeString(room.modes, forMember: session.isMember(of: room)))
+            numeric(session, "329", "#\(room.name) \(room.createdAt / 1000)")
             return
         }
-        guard target == nick(session) || Names.key(target) == Names.key(nick(session)) else {
-            return numeric(session, "502", ":Can't change mode for other users")
+        let changes = message.parameterString(1)
+        if changes == "b" || changes == "+b" { return numeric(session, "368", "#\(room.name) :End of channel ban list") }
+        guard hub.privileges(of: session, in: room).contains(.op) else {
+            return numeric(session, "482", "#\(room.name) :You're not channel operator")
         }
-        numeric(session, "221", "+i")
+        var modes = room.modes
+        var adding = true
+        var argument = 2
+        var applied = ""
+        var appliedArguments: [String] = []
+        var lastSign: Character = " "
+        func nextArgument() -> String? {
+            guard argument < message.parameterCount else { return nil }
+            defer { argument += 1 }
+            return message.parameterString(argument)
+        }
+        func note(_ letter: Character, _ value: String? = nil) {
+            let sign: Character = adding ? "+" : "-"
+            if sign != lastSign { applied.append(sign); lastSign = sign }
+            applied.append(letter)
+            if let value { appliedArguments.append(value) }
+        }
+        for letter in changes {
+            switch letter {
+            case "+": adding = true
+            case "-": adding = false
+            case "i": modes.inviteOnly = adding; note(letter)
+            case "m": modes.moderated = adding; note(letter)
+            case "n": modes.noExternal = adding; note(letter)
+            case "s": modes.secret = adding; note(letter)
+            case "t": modes.topicLocked = adding; note(letter)
+            case "k":
+                if adding {
+                    guard let key = nextArgument(), !key.isEmpty, !key.contains(" ") else {
+                        numeric(session, "696", "#\(room.name) k * :You must specify a parameter for the key mode"); continue
+                    }
+                    modes.key = key; note(letter, key)
+                } else {
+                    _ = nextArgument()
+                    modes.key = nil; note(letter, "*")
+                }
+            case "l":
+                if adding {
+                    guard let text = nextArgument(), let limit = Int(text), limit > 0, limit <= 1_000_000 else {
+                        numeric(session, "696", "#\(room.name) l * :You must specify a positive limit"); continue
+                    }
+                    modes.limit = limit; note(letter, String(limit))
+                } else {
+                    modes.limit = 0; note(letter)
+                }
+            case "o", "v":
+                guard let nickName = nextArgument() else {
+                    numeric(session, "461", "MODE :Not enough parameters"); continue
+                }
+                guard let member = hub.session(named: nickName), member.isMember(of: room) else {
+                    numeric(session, "441", "\(nickName) #\(room.name) :They aren't on that channel"); continue
+                }
+                var privileges = hub.privileges(of: member, in: room)
+                let bit: MemberPrivileges = letter == "o" ? .op : .voice
+                if adding { privileges.insert(bit) } else { privileges.remove(bit) }
+                _ = hub.setPrivileges(privileges, of: member, in: room,
+                                      change: (adding ? "+" : "-") + String(letter) + " " + (member.name ?? nickName), by: session)
+            default:
+                numeric(session, "472", "\(letter) :is an unknown mode char to me")
+            }
+        }
+        if applied.contains(where: { $0.isLetter }) {
+            hub.setModes(modes, change: ([applied] + appliedArguments).joined(separator: " "), by: session, in: room)
+        }
+    }
+
+    private func kick(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 2 else { return numeric(session, "461", "KICK :Not enough parameters") }
+        let target = message.parameterString(0)
+        guard let name = channelName(Substring(target)), let room = hub.room(named: name) else {
+            return numeric(session, "403", "\(target) :No such channel")
+        }
+        guard session.isMember(of: room) else { return numeric(session, "442", "\(target) :You're not on that channel") }
+        guard hub.privileges(of: session, in: room).contains(.op) else {
+            return numeric(session, "482", "#\(room.name) :You're not channel operator")
+        }
+        let reason = message.parameterCount >= 3 ? message.parameter(2) : UnsafeRawBufferPointer(start: nil, count: 0)
+        if let problem = IRCNames.textProblem(reason) { return send(session, "FAIL KICK INVALID_TEXT :Nobody was kicked: \(problem)") }
+        for nickName in message.parameterString(1).split(separator: ",") {
+            guard let member = hub.session(named: String(nickName)), member.phase == .named else {
+                numeric(session, "401", "\(nickName) :No such nick/channel"); continue
+            }
+            if !hub.kick(member, from: room, by: session, reason: reason) {
+                numeric(session, "441", "\(nickName) #\(room.name) :They aren't on that channel")
+            }
+        }
+    }
+
+    private func invite(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 2 else { return numeric(session, "461", "INVITE :Not enough parameters") }
+        let nickName = message.parameterString(0)
+        let target = message.parameterString(1)
+        guard let member = hub.session(named: nickName), member.phase == .named, let memberName = member.name else {
+            return numeric(session, "401", "\(nickName) :No such nick/channel")
+        }
+        guard let name = channelName(Substring(target)), let room = hub.room(named: name) else {
+            return numeric(session, "403", "\(target) :No such channel")
+        }
+        guard session.isMember(of: room) else { return numeric(session, "442", "\(target) :You're not on that channel") }
+        if room.modes.inviteOnly && !hub.privileges(of: session, in: room).contains(.op) {
+            return numeric(session, "482", "#\(room.name) :You're not channel operator")
+        }
+        if member.isMember(of: room) { return numeric(session, "443", "\(memberName) #\(room.name) :is already on channel") }
+        hub.invite(member, to: room)
+        numeric(session, "341", "\(memberName) #\(room.name)")
+        if member.frontState is IRCSessionState {
+            send(member, ":" + String(decoding: IRCIdentity.source(of: session), as: UTF8.self) + " INVITE \(memberName) #\(room.name)")
+        } else {
+            hub.enqueue(Array("SYS Invite: \(nick(session)) invites you to #\(room.name); /join #\(room.name)\n".utf8), to: member)
+        }
     }
 
     // MARK: Leaving

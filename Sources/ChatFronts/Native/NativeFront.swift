@@ -162,6 +162,7 @@ public final class NativeFront: Front {
 
     public func open(_ session: Session) {
         session.format = format
+        session.returnsToLobby = true
         send(NativeVocabulary.hello, to: session)
     }
 
@@ -197,7 +198,7 @@ public final class NativeFront: Front {
             if session.phase == .awaitingName {
                 claimName(String(decoding: line, as: UTF8.self), for: session, now: now)
             } else {
-                hub.post(.message, UnsafeRawBufferPointer(rebasing: line[range]), from: session)
+                if !hub.post(.message, UnsafeRawBufferPointer(rebasing: line[range]), from: session) { notInRoom(session) }
             }
         case .command(let name, let arguments):
             let command = NativeCommands.command(named: name)!
@@ -390,7 +391,16 @@ public final class NativeFront: Front {
     }
 
     func action(_ session: Session, _ arguments: NativeArguments, _ line: UnsafeRawBufferPointer) {
-        hub.post(.action, UnsafeRawBufferPointer(rebasing: line[arguments.text]), from: session)
+        if !hub.post(.action, UnsafeRawBufferPointer(rebasing: line[arguments.text]), from: session) { notInRoom(session) }
+    }
+
+    /// A message with no room to go to (kicked from the lobby by an IRC operator), or a moderated room.
+    private func notInRoom(_ session: Session) {
+        if let room = session.currentRoom {
+            sendError(.moderated, "#\(room.name) is moderated: only its operators and voiced members speak; nothing was sent", to: session)
+        } else {
+            sendError(.notInRoom, "you are in no room; /join one (nothing was sent)", to: session)
+        }
     }
 
     func nick(_ session: Session, _ arguments: NativeArguments, _ line: UnsafeRawBufferPointer) {

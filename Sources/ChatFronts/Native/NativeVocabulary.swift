@@ -38,6 +38,8 @@ public enum NativeVocabulary {
         case roomInvalid = "room-invalid"
         case alreadyInRoom = "already-in-room"
         case tooManyRooms = "too-many-rooms"
+        case notInRoom = "not-in-room"
+        case moderated = "moderated"
         case noSuchUser = "no-such-user"
         case targetBusy = "target-busy"
         case lineTimeout = "line-timeout"
