@@ -111,6 +111,16 @@ extension ServerConfig {
                     config.ircListen.append(address)
                 },
                 current: { _ in nil }),
+        Setting(key: "irc-server-name", kind: .address, range: nil, defaultValue: "chatd",
+                summary: "The server's name in IRC replies (the source of numerics, PONG): 1-63 letters, digits, '.', '-'",
+                parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in
+                    let allowed = value.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2E || $0 == 0x2D }
+                    guard !value.isEmpty, value.utf8.count <= 63, allowed, !value.hasPrefix("-"), !value.hasPrefix(".") else {
+                        throw ConfigError(key: "irc-server-name", message: "expected 1-63 letters, digits, '.' and '-' (not first), got \(ConfigText.quoted(value))")
+                    }
+                    config.ircServerName = value
+                },
+                current: { _ in nil }),
         Setting(key: "log-level", kind: .level, range: nil, defaultValue: "info",
                 summary: "trace, debug, info, notice, warning, error or critical",
                 parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in

@@ -8,6 +8,8 @@ public struct ServerConfig: Sendable {
     /// The server password (from `password-file`), or nil for none; `passwordFile` is where it came from.
     public var password: [UInt8]?
     public var passwordFile: String?
+    /// The server's name in IRC replies.
+    public var ircServerName = "chatd"
     /// Addresses the IRC front listens on (none: IRC is off).
     public var ircListen: [SocketAddress] = []
     /// Addresses to listen on when no sockets are inherited from systemd.

@@ -31,6 +31,7 @@ struct ChatDaemon: ParsableCommand {
 
     @Option(name: .long, help: help("listen")) var listen: [String] = []
     @Option(name: .long, help: help("irc-listen")) var ircListen: [String] = []
+    @Option(name: .long, help: help("irc-server-name")) var ircServerName: String?
     @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf): a regular UTF-8 file of at most 1 MiB.") var config: String?
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
     @Option(name: .long, help: help("password-file")) var passwordFile: String?
@@ -64,6 +65,7 @@ struct ChatDaemon: ParsableCommand {
         var settings: [(String, String)] = listen.map { ("listen", $0) } + ircListen.map { ("irc-listen", $0) }
         if let logLevel { settings.append(("log-level", logLevel.rawValue)) }
         if let passwordFile { settings.append(("password-file", passwordFile)) }
+        if let ircServerName { settings.append(("irc-server-name", ircServerName)) }
         let numbers: [(String, String?)] = [
             ("max-clients", maxClients), ("max-clients-per-address", maxClientsPerAddress),
             ("connect-rate", connectRate), ("connect-burst", connectBurst), ("ipv6-prefix-length", ipv6PrefixLength),

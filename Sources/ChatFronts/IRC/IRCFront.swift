@@ -363,7 +363,7 @@ public final class IRCFront: Front {
 
     private func user(_ message: IRCMessage, _ session: Session, now: UInt64) {
         guard session.phase == .awaitingName else { return numeric(session, "462", ":You may not reregister") }
-        guard message.parameterCount >= 4, message.parameter(0).count > 0 else {
+        guard message.parameterCount >= 4, message.parameter(0).count > 0, message.parameter(3).count > 0 else {
             return numeric(session, "461", "USER :Not enough parameters")
         }
         let state = state(session)
@@ -447,7 +447,8 @@ public final class IRCFront: Front {
     private func list(_ message: IRCMessage, _ session: Session) {
         numeric(session, "321", "Channel :Users  Name")
         let wanted = message.parameterCount >= 1 ? Set(message.parameterString(0).split(separator: ",").map { Names.key(String($0.dropFirst())) }) : nil
-        for room in hub.sortedRooms where wanted == nil || wanted!.contains(Names.key(room.name)) {
+        for room in hub.sortedRooms where (wanted == nil || wanted!.contains(Names.key(room.name)))
+            && room.memberCount > 0 && (!room.modes.secret || session.isMember(of: room)) {
             numeric(session, "322", "#\(room.name) \(room.memberCount) :\(room.topic)")
         }
         numeric(session, "323", ":End of /LIST")
@@ -490,6 +491,7 @@ public final class IRCFront: Front {
         case "LIST": list(message, session)
         case "AWAY": away(message, session)
         case "LUSERS": lusers(session)
+        case "TIME": numeric(session, "391", "\(serverName) :\(IRCTime.string(milliseconds: hub.wallClock))")
         case "MOTD": numeric(session, "422", ":MOTD File is missing")
         case "USER", "PASS": numeric(session, "462", ":You may not reregister")
         default: numeric(session, "421", "\(command) :Unknown command")
@@ -630,7 +632,7 @@ public final class IRCFront: Front {
             }
             // 353 lines within 512 bytes.
             var line = ""
-            let prefix = "= #\(room.name) :"
+            let prefix = (room.modes.secret ? "@" : "=") + " #\(room.name) :"
             for name in names.sorted() {
                 if !line.isEmpty && prefix.utf8.count + line.utf8.count + name.utf8.count + 80 > IRCLimits.maxLineBytes {
                     numeric(session, "353", prefix + line)
@@ -651,9 +653,26 @@ public final class IRCFront: Front {
                 numeric(session, "352", "#\(room.name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
             }
         } else if let member = hub.session(named: mask), member.phase == .named {
-            numeric(session, "352", "* \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") H :0 \(realName(member))")
+            whoLine(member, session)
+        } else if mask.contains("*") || mask.contains("?") {
+            // A mask matches a nick, a host or a real name (case-insensitively); at most `maxListedNames` × 5 lines.
+            let pattern = Array(mask.lowercased().utf8)
+            var shown = 0
+            hub.forEachNamed { member in
+                let fields = [member.name ?? "", IRCIdentity.host(of: member), realName(member)]
+                if fields.contains(where: { IRCNames.glob(pattern, matches: Array($0.lowercased().utf8)) }) {
+                    whoLine(member, session)
+                    shown += 1
+                }
+                return shown < hub.limits.maxListedNames * 5
+            }
         }
         numeric(session, "315", "\(mask) :End of /WHO list")
+    }
+
+    private func whoLine(_ member: Session, _ session: Session) {
+        let flags = member.awayMessage == nil ? "H" : "G"
+        numeric(session, "352", "* \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
     }
 
     private func realName(_ session: Session) -> String {
@@ -770,13 +789,18 @@ public final class IRCFront: Front {
         guard hub.privileges(of: session, in: room).contains(.op) else {
             return numeric(session, "482", "#\(room.name) :You're not channel operator")
         }
-        let reason = message.parameterCount >= 3 ? message.parameter(2) : UnsafeRawBufferPointer(start: nil, count: 0)
+        // Without a comment the kicker's nick is the comment, as RFC 2812 §3.2.8 says.
+        let given = message.parameterCount >= 3 && message.parameter(2).count > 0
+        let reason = given ? message.parameter(2) : UnsafeRawBufferPointer(start: nil, count: 0)
         if let problem = IRCNames.textProblem(reason) { return send(session, "FAIL KICK INVALID_TEXT :Nobody was kicked: \(problem)") }
+        let defaultReason = Array(nick(session).utf8)
         for nickName in message.parameterString(1).split(separator: ",") {
             guard let member = hub.session(named: String(nickName)), member.phase == .named else {
                 numeric(session, "401", "\(nickName) :No such nick/channel"); continue
             }
-            if !hub.kick(member, from: room, by: session, reason: reason) {
+            let kicked = given ? hub.kick(member, from: room, by: session, reason: reason)
+                : defaultReason.withUnsafeBytes { hub.kick(member, from: room, by: session, reason: $0) }
+            if !kicked {
                 numeric(session, "441", "\(nickName) #\(room.name) :They aren't on that channel")
             }
         }
@@ -829,6 +853,25 @@ public final class IRCFront: Front {
 
 /// IRC's rules on top of chatd's names and text.
 enum IRCNames {
+    /// Whether `text` matches the IRC mask `pattern` (`*` any run, `?` one byte), both already lower-cased.
+    /// Iterative with one backtrack point, so it is linear-ish and cannot blow up on `*a*a*a*…`.
+    static func glob(_ pattern: [UInt8], matches text: [UInt8]) -> Bool {
+        var p = 0, t = 0, star = -1, resume = 0
+        while t < text.count {
+            if p < pattern.count && (pattern[p] == UInt8(ascii: "?") || pattern[p] == text[t]) {
+                p += 1; t += 1
+            } else if p < pattern.count && pattern[p] == UInt8(ascii: "*") {
+                star = p; resume = t; p += 1
+            } else if star >= 0 {
+                p = star + 1; resume += 1; t = resume
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count && pattern[p] == UInt8(ascii: "*") { p += 1 }
+        return p == pattern.count
+    }
+
     /// Why `nick` cannot be an IRC nickname even if chatd would take it as a name (nil: it can).
     static func nickProblem(_ nick: String) -> String? {
         guard let first = nick.unicodeScalars.first else { return "empty" }
