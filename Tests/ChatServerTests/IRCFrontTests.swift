@@ -171,7 +171,7 @@ final class IRCFrontTests: XCTestCase {
             if line.hasPrefix(":chatd 323") { break }
             listed.append(line)
         }
-        XCTAssertEqual(listed, [":chatd 322 gina #lobby 0 :", ":chatd 322 gina #ops 2 :"])
+        XCTAssertEqual(listed, [":chatd 322 gina #ops 2 :"], "the empty lobby is not listed")
     }
 
     func testOperatorsSetModesKickAndInvite() throws {
