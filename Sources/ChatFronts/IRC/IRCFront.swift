@@ -459,10 +459,14 @@ public final class IRCFront: Front {
         session.awayMessage = text.isEmpty ? nil : text
         if text.isEmpty { numeric(session, "305", ":You are no longer marked as being away") }
         else { numeric(session, "306", ":You have been marked as being away") }
-        // away-notify: every IRC client sharing a room with the session and asking for it is told, once.
+        notifyAway(session, text, in: session.rooms)
+    }
+
+    /// away-notify: every IRC client sharing one of `rooms` with the session and asking for it is told, once.
+    private func notifyAway(_ session: Session, _ text: String, in rooms: [Room]) {
         var told = Set<ObjectIdentifier>([ObjectIdentifier(session)])
         let line = ":" + String(decoding: IRCIdentity.source(of: session), as: UTF8.self) + (text.isEmpty ? " AWAY" : " AWAY :" + text)
-        for room in session.rooms {
+        for room in rooms {
             hub.forEachMember(of: room) { member, _ in
                 guard told.insert(ObjectIdentifier(member)).inserted,
                       let memberState = member.frontState as? IRCSessionState, memberState.caps.contains("away-notify") else { return }
@@ -521,6 +525,7 @@ public final class IRCFront: Front {
                 hub.enqueue(own, to: session)
                 if !room.topic.isEmpty { topicReplies(room, session) }
                 names("#" + room.name, session)
+                if let away = session.awayMessage { notifyAway(session, away, in: [room]) }
             case .alreadyMember: continue
             case .invalid(let problem): numeric(session, "479", "\(raw) :Illegal channel name: \(Names.explain(problem))")
             case .tooManyRooms: numeric(session, "405", "\(raw) :The server holds its maximum of rooms")
@@ -567,7 +572,8 @@ public final class IRCFront: Front {
             }
         }
         if let problem = IRCNames.textProblem(text) {
-            if !notice { send(session, "FAIL \(verb) INVALID_TEXT :Your message was not sent: \(problem)") }
+            let code = problem.hasSuffix("UTF-8") ? "INVALID_UTF8" : "INVALID_TEXT"
+            if !notice { send(session, "FAIL \(verb) \(code) :Your message was not sent: \(problem)") }
             return
         }
         for target in message.parameterString(0).split(separator: ",") {
