@@ -67,6 +67,7 @@ enum IRCWords {
     static let privmsg = Array("PRIVMSG".utf8)
     static let notice = Array("NOTICE".utf8)
     static let crlf: [UInt8] = [13, 10]
+    static let actionStart = Array("\u{1}ACTION ".utf8)
 }
 
 /// How a session appears to IRC clients: `nick!user@host`.
@@ -120,13 +121,15 @@ enum IRCText {
     /// line of its own, all one record.
     static func appendMessage(verb: [UInt8], source: [UInt8], target room: Room?, targetName: [UInt8] = [],
                               text: UnsafeRawBufferPointer, action: Bool, time: UInt64?, into record: inout [UInt8]) {
-        let name = room.map { [UInt8(ascii: "#")] + $0.nameBytes } ?? targetName
+        // No array is made per message: the target is `#` and the room's cached name, or the nick given.
+        let name = room?.nameBytes ?? targetName
+        let hash = room != nil ? 1 : 0
         // ":" source " " verb " " target " :" [\x01ACTION ] text [\x01] "\r\n"
-        let overhead = 1 + source.count + 1 + verb.count + 1 + name.count + 2 + (action ? 9 : 0) + 2
-        let room = max(16, IRCLimits.maxLineBytes - overhead)
+        let overhead = 1 + source.count + 1 + verb.count + 1 + hash + name.count + 2 + (action ? 9 : 0) + 2
+        let space = max(16, IRCLimits.maxLineBytes - overhead)
         var start = 0
         repeat {
-            var end = min(text.count, start + room)
+            var end = min(text.count, start + space)
             if end < text.count {
                 // Never inside a UTF-8 sequence; at a space in the last 40 bytes if there is one.
                 while end > start + 1 && text[end] & 0xC0 == 0x80 { end -= 1 }
@@ -140,9 +143,10 @@ enum IRCText {
             record.append(UInt8(ascii: " "))
             record.append(contentsOf: verb)
             record.append(UInt8(ascii: " "))
+            if hash == 1 { record.append(UInt8(ascii: "#")) }
             record.append(contentsOf: name)
             record.append(contentsOf: " :".utf8)
-            if action { record.append(contentsOf: "\u{1}ACTION ".utf8) }
+            if action { record.append(contentsOf: IRCWords.actionStart) }
             record.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[start..<end]))
             if action { record.append(1) }
             record.append(contentsOf: IRCWords.crlf)
