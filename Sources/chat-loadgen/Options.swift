@@ -17,7 +17,7 @@ enum Scenario: String, ExpressibleByArgument, CaseIterable, Sendable {
 }
 
 enum ProtocolName: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case native, nio, redis
+    case native, irc, nio, redis
 }
 
 /// How to speak to a line-based server: what a connection sends first, when it counts as ready, how a message
@@ -45,6 +45,14 @@ struct ProtocolSpec: Sendable {
             return ProtocolSpec(name: "native", greeting: "{name}\n", readyPrefix: "SYS Welcome:", messageFormat: "{payload}\n",
                                 separatePublishers: false, senderGetsOwn: false,
                                 onlinePrefix: "SYS #lobby Online: ", missedPrefix: "SYS Missed: ")
+        case .irc:
+            // An IRC server (chatd's --irc-listen, or any other): register, join, ready at the end of NAMES
+            // (366). The JOIN goes in the same write as the registration, which chatd processes in order (some
+            // servers refuse it before 001: override --greeting for them). Senders do not get their own lines
+            // (no echo-message requested).
+            return ProtocolSpec(name: "irc", greeting: "NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #{room}\r\n",
+                                readyPrefix: ":chatd 366 ", messageFormat: "PRIVMSG #{room} :{payload}\r\n",
+                                separatePublishers: false, senderGetsOwn: false, onlinePrefix: nil, missedPrefix: nil)
         case .nio:
             // NIOChatServer: no handshake; it greets with "(ChatServer) - Welcome to: ..." and relays each line
             // to every other client as "(ADDRESS) - LINE".
@@ -99,7 +107,7 @@ struct LoadOptions: ParsableArguments {
     @Option(help: "Clients that stop reading in the slow scenario (the last M receivers).") var slowClients = 10
     @Option(help: "Receive buffer of slow clients in bytes (small, so they fall behind fast).") var slowReceiveBuffer: Int32 = 4096
     @Option(help: "Seconds idle clients are held before the server's memory is measured (idle scenario).") var hold: Double = 2
-    @Option(help: "Protocol preset: native (chatd), nio (NIOChatServer example), redis (pub/sub).") var `protocol`: ProtocolName = .native
+    @Option(help: "Protocol preset: native (chatd), irc (chatd --irc-listen, or any IRC server), nio (NIOChatServer example), redis (pub/sub).") var `protocol`: ProtocolName = .native
     @Option(help: "Override: what a receiving client sends once connected ({name}, {room}; \\r \\n escapes).") var greeting: String?
     @Option(help: "Override: a line starting with this makes a client ready (empty: ready when connected).") var readyPrefix: String?
     @Option(help: "Override: a message on the wire ({payload}, {room}, {name}; \\r \\n escapes).") var messageFormat: String?
