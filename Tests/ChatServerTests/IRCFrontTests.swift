@@ -83,6 +83,14 @@ final class IRCFrontTests: XCTestCase {
         bob.send("PING :x1\r\n")
         XCTAssertEqual(try bob.expectIRC(prefix: ":chatd PONG"), ":chatd PONG chatd :x1")
 
+        let mallory = try register("mallory", port: ircPort)
+        mallory.send("JOIN #lobby\r\n")
+        _ = try mallory.expectIRC(prefix: ":chatd 366")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":mallory!"), ":mallory!~mallory@127.0.0.1 JOIN #lobby")
+        mallory.send("QUIT :\u{1B}[2Jgone\r\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":mallory!"), ":mallory!~mallory@127.0.0.1 QUIT :Quit", "a quit message with ESC is dropped")
+        XCTAssertEqual(try alice.expect(prefix: "SYS #lobby Offline: mallory"), "SYS #lobby Offline: mallory (quit)")
+
         bob.send("QUIT :later\r\n")
         XCTAssertEqual(try alice.expect(prefix: "SYS #lobby Offline"), "SYS #lobby Offline: bob (quit: \"later\")")
         let parting = try bob.expectClose()
@@ -210,6 +218,10 @@ final class IRCFrontTests: XCTestCase {
         XCTAssertEqual(try kate.expect(prefix: "SYS #club Kicked"), "SYS #club Kicked: kate by ivy (\"bye\")")
         XCTAssertEqual(try kate.expect(prefix: "SYS #lobby Joined"), "SYS #lobby Joined: kate", "a kicked native user is back in the lobby")
         XCTAssertEqual(try jack.expectIRC(prefix: ":ivy!"), ":ivy!~ivy@127.0.0.1 KICK #club kate :bye")
+        ivy.send("PART #club :esc \u{1B}[2J\r\n")
+        XCTAssertEqual(try ivy.expectIRC(prefix: "FAIL"), "FAIL PART INVALID_TEXT :You did not leave: it contains control characters (ESC, NUL, ...)")
+        ivy.send("MODE #club +k bad\u{1B}key\r\n")
+        XCTAssertTrue(try ivy.expectIRC(prefix: ":chatd 696").hasPrefix(":chatd 696 ivy #club k *"), "a key with a control is refused")
         ivy.send("MODE #club\r\n")
         XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 324"), ":chatd 324 ivy #club +kmnt secret")
     }

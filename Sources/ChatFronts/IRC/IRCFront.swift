@@ -236,7 +236,9 @@ public final class IRCFront: Front {
             send(session, ":\(serverName) PONG \(serverName) :\(message.parameterString(0))")
         case "PONG": return
         case "QUIT":
-            let text = message.parameterCount >= 1 ? EmbeddedText.clean(message.parameterString(0)) : ""
+            // A message that fails the text check (ESC, C1, ...) is dropped, not relayed: the quit still happens.
+            let usable = message.parameterCount >= 1 && IRCNames.textProblem(message.parameter(0)) == nil
+            let text = usable ? EmbeddedText.clean(message.parameterString(0)) : ""
             quit(session, message: text.isEmpty ? nil : text)
         default:
             guard session.phase == .named else {
@@ -375,7 +377,9 @@ public final class IRCFront: Front {
         let raw = message.parameterString(0).unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }
         state.user = String(String.UnicodeScalarView(raw.prefix(10)))
         if state.user.isEmpty { state.user = "user" }
-        state.realName = EmbeddedText.clean(message.parameterString(3))
+        // Shown in WHO and WHOIS: one that fails the text check (ESC, C1, ...) is replaced by the username.
+        state.realName = IRCNames.textProblem(message.parameter(3)) == nil ? EmbeddedText.clean(message.parameterString(3)) : state.user
+        if state.realName.isEmpty { state.realName = state.user }
         state.gotUser = true
         tryRegister(session, now: now)
     }
@@ -459,6 +463,9 @@ public final class IRCFront: Front {
     }
 
     private func away(_ message: IRCMessage, _ session: Session) {
+        if message.parameterCount >= 1, let problem = IRCNames.textProblem(message.parameter(0)) {
+            return send(session, "FAIL AWAY INVALID_TEXT :Your away message was not set: \(problem)")
+        }
         let text = message.parameterCount >= 1 ? EmbeddedText.clean(message.parameterString(0)) : ""
         session.awayMessage = text.isEmpty ? nil : text
         if text.isEmpty { numeric(session, "305", ":You are no longer marked as being away") }
@@ -545,6 +552,7 @@ public final class IRCFront: Front {
     private func part(_ message: IRCMessage, _ session: Session) {
         guard message.parameterCount >= 1 else { return numeric(session, "461", "PART :Not enough parameters") }
         let reason = message.parameterCount >= 2 ? message.parameter(1) : UnsafeRawBufferPointer(start: nil, count: 0)
+        if let problem = IRCNames.textProblem(reason) { return send(session, "FAIL PART INVALID_TEXT :You did not leave: \(problem)") }
         for raw in message.parameterString(0).split(separator: ",") {
             guard let name = channelName(raw), let room = hub.room(named: name) else {
                 numeric(session, "403", "\(raw) :No such channel")
@@ -751,7 +759,9 @@ public final class IRCFront: Front {
             case "t": modes.topicLocked = adding; note(letter)
             case "k":
                 if adding {
-                    guard let key = nextArgument(), !key.isEmpty, !key.contains(" ") else {
+                    // A key is shown to members in 324: printable ASCII only, no comma (JOIN lists keys with them).
+                    guard let key = nextArgument(), !key.isEmpty, key.utf8.count <= 64,
+                          key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) else {
                         numeric(session, "696", "#\(room.name) k * :You must specify a parameter for the key mode"); continue
                     }
                     modes.key = key; note(letter, key)
