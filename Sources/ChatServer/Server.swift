@@ -170,17 +170,19 @@ public final class Server: @unchecked Sendable {
                 let fd = try Sys.listenTCP(address, backlog: 4096)
                 listeners.append(fd)
             }
-            for address in config.ircListen {
-                let fd = try Sys.listenTCP(address, backlog: 4096)
-                listeners.append(fd)
-                ircListeners.insert(fd)
-            }
         } else {
             for fd in inheritedListeners {
                 try Sys.setNonBlocking(fd)
                 try Sys.setCloseOnExec(fd)
                 listeners.append(fd)
             }
+        }
+        // IRC listeners are bound by chatd itself, with or without socket activation (sockets passed by
+        // systemd all speak the native protocol for now).
+        for address in config.ircListen {
+            let fd = try Sys.listenTCP(address, backlog: 4096)
+            listeners.append(fd)
+            ircListeners.insert(fd)
         }
         for fd in listeners {
             let address = try Sys.localAddress(fd)
@@ -765,7 +767,7 @@ public final class Server: @unchecked Sendable {
     /// Writes a last line to a client being dropped, without waiting. If the wire stopped mid-line, a newline
     /// first ends that (cut) line, so the reason arrives as a line of its own.
     private func writeParting(_ line: [UInt8], to connection: Connection) {
-        let text = (connection.wireEndsMidLine ? [UInt8(ascii: "\n")] : []) + line
+        let text = (connection.wireEndsMidLine ? (connection.session.front === ircFront ? [13, 10] : [UInt8(ascii: "\n")]) : []) + line
         text.withUnsafeBytes { _ = try? Sys.write(connection.fd, $0) }
     }
 
