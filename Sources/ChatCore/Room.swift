@@ -19,6 +19,9 @@ public final class Room {
     var isDirty = false
     /// Bumped on every change of membership or of a member's name, so fronts can cache listings.
     public internal(set) var version: UInt64 = 0
+    /// A listing a front rendered from this room (native `/who`) and the `version` it was rendered at. Kept in
+    /// the room, so it goes with the room (a cache keyed by identity elsewhere could outlive it).
+    public var listingCache: (version: UInt64, bytes: [UInt8])?
     /// The topic, who set it, and when (wall-clock milliseconds); empty when none.
     public internal(set) var topic = ""
     public internal(set) var topicSetter = ""

@@ -145,8 +145,6 @@ public final class NativeFront: Front {
     public var password: [UInt8]?
     /// The `/rooms` reply and the hub's `roomsVersion` it was rendered at (render once per change).
     private var roomsReply: (version: UInt64, bytes: [UInt8])?
-    /// `/who` replies, by room, with the room's `version` they were rendered at.
-    private var whoReplies: [ObjectIdentifier: (version: UInt64, bytes: [UInt8])] = [:]
 
     public init(hub: ChatHub, format: Int) {
         self.hub = hub
@@ -368,13 +366,11 @@ public final class NativeFront: Front {
 
     func who(_ session: Session) {
         guard let room = session.currentRoom else { return }
-        let id = ObjectIdentifier(room)
-        if whoReplies[id]?.version != room.version || whoReplies[id] == nil {
-            if whoReplies.count > 4 * hub.limits.maxRooms { whoReplies.removeAll() }  // rooms come and go
+        if room.listingCache?.version != room.version {
             let names = hub.memberNames(of: room, limit: hub.limits.maxListedNames)
-            whoReplies[id] = (room.version, Array("SYS Who #\(room.name) (\(room.memberCount)): \(list(names, total: room.memberCount))\n".utf8))
+            room.listingCache = (room.version, Array("SYS Who #\(room.name) (\(room.memberCount)): \(list(names, total: room.memberCount))\n".utf8))
         }
-        hub.enqueue(whoReplies[id]!.bytes, to: session)
+        hub.enqueue(room.listingCache!.bytes, to: session)
     }
 
     func privateMessage(_ session: Session, _ arguments: NativeArguments, _ line: UnsafeRawBufferPointer) {
