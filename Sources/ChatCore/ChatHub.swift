@@ -417,11 +417,11 @@ public final class ChatHub {
         let room: Room
         if let existing {
             room = existing
-            let invited = room.invited.contains(ObjectIdentifier(session))
+            let invited = session.nameKey.map { room.invited.contains($0) } ?? false
             if room.modes.inviteOnly && !invited { return .inviteOnly(room) }
             if let required = room.modes.key, required != key, !invited { return .needsKey(room) }
             if room.modes.limit > 0 && room.memberCount >= room.modes.limit && !invited { return .full(room) }
-            room.invited.remove(ObjectIdentifier(session))
+            if let nameKey = session.nameKey { room.invited.remove(nameKey) }
         } else {
             room = Room(name: roomName, key: nameKey, limits: limits, memory: ringMemory, formatCount: formats.count,
                         createdAt: wallClock)
@@ -456,8 +456,8 @@ public final class ChatHub {
     /// Sets `room`'s modes (the front has checked that `session` is an operator) and announces the change,
     /// written as `change` (`+k secret`, `-t`) in the room's record.
     public func setModes(_ modes: RoomModes, change: String, by session: Session, in room: Room) {
+        if room.modes.inviteOnly && !modes.inviteOnly { room.invited.removeAll() }  // `-i` ends pending invites
         room.modes = modes
-        if !modes.inviteOnly { room.invited.removeAll() }
         announceMode(change, by: session, in: room)
     }
 
@@ -479,7 +479,7 @@ public final class ChatHub {
 
     /// Invites `target` into `room` (lets it past `+i`, `+k` and `+l` once).
     public func invite(_ target: Session, to room: Room) {
-        room.invited.insert(ObjectIdentifier(target))
+        if let nameKey = target.nameKey, room.invited.count < 1000 { room.invited.insert(nameKey) }
     }
 
     /// Removes `target` from `room` on an operator's behalf; everyone there, the target included, is told.

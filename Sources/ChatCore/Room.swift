@@ -28,8 +28,9 @@ public final class Room {
     public internal(set) var topicTime: UInt64 = 0
     /// The modes the hub enforces (IRC operators set them; native rooms keep the defaults).
     public internal(set) var modes = RoomModes()
-    /// Sessions invited while the room is invite-only (by identity; cleared when they join or go).
-    var invited: Set<ObjectIdentifier> = []
+    /// Names invited (their `Names.key`), each let past `+i`, `+k` and `+l` once; cleared with `-i`. By name,
+    /// as IRC invites are, not by object identity (a freed session's address can be reused).
+    var invited: Set<String> = []
     /// When the room was made (wall-clock milliseconds; the lobby's is the hub's first wall-clock reading).
     public internal(set) var createdAt: UInt64
 
