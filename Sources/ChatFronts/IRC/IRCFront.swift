@@ -244,7 +244,7 @@ public final class IRCFront: Front {
             guard session.phase == .named else {
                 return numeric(session, "451", ":You have not registered")
             }
-            registered(command, message, session)
+            registered(command, message, session, now: now)
         }
     }
 
@@ -488,7 +488,7 @@ public final class IRCFront: Front {
 
     // MARK: Commands after registration
 
-    private func registered(_ command: String, _ message: IRCMessage, _ session: Session) {
+    private func registered(_ command: String, _ message: IRCMessage, _ session: Session, now: UInt64) {
         switch command {
         case "JOIN": join(message, session)
         case "PART": part(message, session)
@@ -498,7 +498,7 @@ public final class IRCFront: Front {
         case "NAMES":
             guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
             for name in message.parameterString(0).split(separator: ",") { names(String(name), session) }
-        case "WHO": who(message, session)
+        case "WHO": who(message, session, now: now)
         case "MODE": mode(message, session)
         case "WHOIS": whois(message, session)
         case "KICK": kick(message, session)
@@ -663,7 +663,7 @@ public final class IRCFront: Front {
         numeric(session, "366", "\(target) :End of /NAMES list")
     }
 
-    private func who(_ message: IRCMessage, _ session: Session) {
+    private func who(_ message: IRCMessage, _ session: Session, now: UInt64) {
         let mask = message.parameterCount >= 1 ? message.parameterString(0) : "*"
         if let name = channelName(Substring(mask)), let room = hub.room(named: name) {
             hub.forEachMember(of: room) { member, privileges in
@@ -674,9 +674,14 @@ public final class IRCFront: Front {
             whoLine(member, session)
         } else if mask.contains("*") || mask.contains("?") {
             // A mask matches a nick, a host or a real name (case-insensitively); at most `maxListedNames` × 5 lines.
+            // Scanning every user is the expensive WHO: it costs one more line of the sender's rate budget per
+            // 1,000 users looked at, so a client cannot burn the server's CPU with masks that match nothing.
             let pattern = Array(mask.lowercased().utf8)
             var shown = 0
+            var scanned = 0
+            defer { for _ in 0..<(scanned / 1000) { _ = session.bucket.take(now: now) } }
             hub.forEachNamed { member in
+                scanned += 1
                 let fields = [member.name ?? "", IRCIdentity.host(of: member), realName(member)]
                 if fields.contains(where: { IRCNames.glob(pattern, matches: Array($0.lowercased().utf8)) }) {
                     whoLine(member, session)
