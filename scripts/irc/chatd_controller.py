@@ -7,7 +7,7 @@ flood limit lifted (irctest opens many connections from 127.0.0.1 and sends line
 limits have their own tests), and no delays that would make irctest's PING/PONG synchronisation wait.
 
 EXPECTED is the one list of tests chatd skips or is expected to fail, each with its reason; the plugin
-irctest_harness.py applies it and fails the run on any skip that is not listed there.
+irctest_harness.py applies it and fails the run on any skip or expected failure not listed there.
 """
 
 from __future__ import annotations

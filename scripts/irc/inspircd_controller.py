@@ -28,7 +28,33 @@ if os.path.exists(DEBIAN_HELPOP):
         '"examples/helpop.conf.example"', f'"{DEBIAN_HELPOP}"'
     )
 
-EXPECTED: Dict[str, Tuple[str, str]] = {}
+# What Debian's InspIRCd 3.15 does not do in our selection (measured here, see scripts/irc/irctest.sh).
+EXPECTED: Dict[str, Tuple[str, str]] = {
+    "irctest/server_tests/messages.py::NoticeTestCase::testNoticeNonexistentChannel": (
+        "xfail", "irctest marks it: InspIRCd answers ERR_NOSUCHCHANNEL to a NOTICE (RFC: never reply to NOTICE)"),
+    "irctest/server_tests/names.py::NamesTestCase::testNamesMultipleChannels2812": (
+        "skip", "InspIRCd's NAMES takes one channel (irctest's optional MULTI_NAMES_COMMAND)"),
+    "irctest/server_tests/kick.py::KickTestCase::testDoubleKickMessages": (
+        "skip", "InspIRCd's KICK takes one nick (irctest's optional MULTI_KICK)"),
+    "irctest/server_tests/who.py::WhoTestCase::testWhoUsernameRealName": (
+        "skip", "irctest skips it for every server: not consistently implemented"),
+    "irctest/server_tests/who.py::WhoTestCase::testWhoRealNameSpaces": (
+        "skip", "irctest skips it for every server: not consistently implemented"),
+    "irctest/server_tests/isupport.py::IsupportTestCase::testValues": (
+        "skip", "irctest's InspIRCd controller declares no expected ISUPPORT values"),
+    "irctest/server_tests/isupport.py::IsupportTestCase::testTargmax": (
+        "skip", "InspIRCd 3 does not advertise TARGMAX"),
+    "irctest/server_tests/utf8.py::Utf8TestCase::testUtf8Validation": (
+        "skip", "InspIRCd 3 has no UTF8ONLY (its ircv3_utf8only module is InspIRCd 4)"),
+    "irctest/server_tests/utf8.py::Utf8TestCase::testNonutf8Realname": (
+        "skip", "InspIRCd 3 has no UTF8ONLY"),
+    "irctest/server_tests/utf8.py::Utf8TestCase::testNonutf8Username": (
+        "skip", "InspIRCd 3 has no UTF8ONLY"),
+    "irctest/server_tests/list.py::FaketimeListTestCase::testListCreationTime": (
+        "skip", "needs libfaketime (not installed); without it the test sleeps real minutes and times out"),
+    "irctest/server_tests/list.py::FaketimeListTestCase::testListTopicTime": (
+        "skip", "needs libfaketime (not installed); without it the test sleeps real minutes and times out"),
+}
 
 
 class InspircdController(upstream.InspircdController):

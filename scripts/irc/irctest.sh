@@ -49,6 +49,8 @@ case "$server" in
             (cd "$repo" && timeout 1200 swift build --product chatd 2>&1 | tail -1)
         fi
         [ -x "$CHATD_BIN" ] || { echo "== FAIL: no chatd binary at $CHATD_BIN"; exit 1; }
+        # pytest runs from the irctest copy, so a path relative to here must not stay relative.
+        CHATD_BIN=$(realpath "$CHATD_BIN")
         # The controller passes these; without them every test would fail on the same usage error.
         help=$("$CHATD_BIN" --help 2>&1 || true)
         for flag in --irc-listen --irc-server-name --password-file; do
@@ -67,8 +69,13 @@ case "$server" in
     *) echo "irctest.sh: --server must be chatd or inspircd, not $server" >&2; exit 2 ;;
 esac
 
-snapshot=${IRCTEST_DIR:-$repo/../shared/irctest}
-[ -e "$snapshot" ] || snapshot=/work/shared/irctest
+if [ -n "${IRCTEST_DIR:-}" ]; then
+    snapshot=$IRCTEST_DIR
+    [ -e "$snapshot" ] || { echo "== FAIL: IRCTEST_DIR=$snapshot does not exist"; exit 1; }
+else
+    snapshot=$repo/../shared/irctest
+    [ -e "$snapshot" ] || snapshot=/work/shared/irctest
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/chatd-irctest.XXXXXX")
 pid_file="$work/server-pids"
 : >"$pid_file"
@@ -110,6 +117,7 @@ else
     tar -xzf "${tarballs[0]}" -C "$tree"
 fi
 [ -f "$tree/conftest.py" ] || { echo "== FAIL: $snapshot did not unpack to an irctest tree"; exit 1; }
+chmod -R u+w "$tree"  # the shared snapshot is read-only; our copy gets patched and pytest writes in it
 echo "== irctest snapshot: $snapshot"
 
 # irctest finds free ports by binding "" (every interface); a test run must only touch loopback.
@@ -143,12 +151,12 @@ set +e
 # prints its summary; SIGKILL 30 s later if that hangs too.
 (cd "$tree" && timeout -s INT -k 30 "${IRCTEST_TIMEOUT:-1200}" "$venv/bin/python" -m pytest \
     -p irctest_harness -p no:cacheprovider --controller "$controller" -m "$markers" \
-    -v -rfEsxX --tb=short "${pytest_extra[@]}" "${paths[@]}") 2>&1 | tee "$log"
+    -v -rfEsxX --tb=short --durations=5 "${pytest_extra[@]}" "${paths[@]}") 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
 summary=$(grep -E '^=+ .*(passed|failed|error|skipped|xfailed|deselected|no tests ran).* in [0-9.]+s' "$log" | tail -1 \
-    | sed -E 's/^=+ //; s/ =+$//')
+    | sed -E 's/^=+ //; s/ =+$//' || true)
 echo "== irctest summary ($server): ${summary:-none (pytest printed no summary line)}"
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "== FAIL: irctest did not finish within ${IRCTEST_TIMEOUT:-1200} s"
