@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "chat-loadgen",
             dependencies: [
-                "ChatSys", "ChatCore",
+                "ChatSys", "ChatCore", "ChatFronts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -447,12 +447,6 @@ public final class ChatHub {
         return true
     }
 
-    /// Whether `session` may speak in `room` now (a member, and voiced or an operator when it is moderated).
-    public func maySpeak(_ session: Session, in room: Room) -> Bool {
-        guard let subscription = session.subscription(for: room) else { return false }
-        return !room.modes.moderated || !subscription.privileges.isEmpty
-    }
-
     /// Sets `room`'s modes (the front has checked that `session` is an operator) and announces the change,
     /// written as `change` (`+k secret`, `-t`) in the room's record.
     public func setModes(_ modes: RoomModes, change: String, by session: Session, in room: Room) {

@@ -69,10 +69,6 @@ public final class MessageRing {
     @inline(__always)
     public func end(ofRecord seq: UInt64) -> UInt64 { ends[Int(truncatingIfNeeded: seq) & endsMask] }
 
-    /// The offset where record `seq` starts (which must be held).
-    @inline(__always)
-    public func start(ofRecord seq: UInt64) -> UInt64 { seq == tailSeq ? tail : end(ofRecord: seq - 1) }
-
     /// Bytes `[tail, tail + n)` rounded up to whole records: what making room for `n` more bytes would evict.
     public func evictionEnd(forAppending n: Int) -> UInt64 {
         let deficit = n - freeBytes

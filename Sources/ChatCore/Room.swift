@@ -55,10 +55,6 @@ public final class Room {
     }
 
     public var memberCount: Int { members.count }
-    /// The members' sessions, in no particular order.
-    public var memberSessions: [Session] { members.map(\.session) }
-    /// Calls `body` with each member's session (no array is made).
-    public func forEachMember(_ body: (Session) -> Void) { for member in members { body(member.session) } }
     var isUnused: Bool { members.isEmpty && draining.isEmpty }
 
     /// The ring of `format`, if a reader of that format was ever here.

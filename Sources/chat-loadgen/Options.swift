@@ -1,6 +1,7 @@
 // Options: what a run does (scenario, sizes, rates, protocol), parsed from the command line.
 
 import ArgumentParser
+import ChatFronts
 import ChatSys
 
 enum Scenario: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -42,9 +43,10 @@ struct ProtocolSpec: Sendable {
     static func preset(_ name: ProtocolName, room: String) -> ProtocolSpec {
         switch name {
         case .native:
-            return ProtocolSpec(name: "native", greeting: "{name}\n", readyPrefix: "SYS Welcome:", messageFormat: "{payload}\n",
-                                separatePublishers: false, senderGetsOwn: false,
-                                onlinePrefix: "SYS #lobby Online: ", missedPrefix: "SYS Missed: ")
+            // The native words come from the front's vocabulary, so rewording the protocol cannot break this silently.
+            return ProtocolSpec(name: "native", greeting: "{name}\n", readyPrefix: NativeVocabulary.welcomePrefix,
+                                messageFormat: "{payload}\n", separatePublishers: false, senderGetsOwn: false,
+                                onlinePrefix: NativeVocabulary.onlinePrefix(room: "lobby"), missedPrefix: NativeVocabulary.missedPrefix)
         case .irc:
             // An IRC server (chatd's --irc-listen, or any other): register, join, ready at the end of NAMES
             // (366). The JOIN goes in the same write as the registration, which chatd processes in order (some

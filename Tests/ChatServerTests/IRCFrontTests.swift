@@ -225,4 +225,19 @@ final class IRCFrontTests: XCTestCase {
         ivy.send("MODE #club\r\n")
         XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 324"), ":chatd 324 ivy #club +kmnt secret")
     }
+
+    /// Controls cannot ride in an away message or a real name (EmbeddedText.clean alone would let them through).
+    func testControlsInAnAwayMessageOrARealNameGoNowhere() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let lena = try LineClient(port: ircPort)
+        lena.send("NICK lena\r\nUSER lena 0 * :\u{1B}]8;;http://x\u{1B}\\evil\r\n")
+        _ = try lena.expectIRC(prefix: ":chatd 422")
+        lena.send("AWAY :\u{1B}[2Jgone\r\n")
+        XCTAssertEqual(try lena.expectIRC(prefix: "FAIL"), "FAIL AWAY INVALID_TEXT :Your away message was not set: it contains control characters (ESC, NUL, ...)")
+        lena.send("WHOIS lena\r\n")
+        XCTAssertEqual(try lena.expectIRC(prefix: ":chatd 311"), ":chatd 311 lena lena ~lena 127.0.0.1 * :lena", "the real name falls back to the username")
+        let rest = try lena.expectIRC(prefix: ":chatd 318")
+        XCTAssertFalse(lena.received.contains { $0.contains("\u{1B}") } || rest.contains("\u{1B}"), "no ESC came back")
+    }
 }

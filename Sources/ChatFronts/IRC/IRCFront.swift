@@ -164,6 +164,8 @@ final class IRCSessionState {
     var passwordGiven: [UInt8]?
     var negotiatingCaps = false
     var caps: Set<String> = []
+    /// The room of the last channel PRIVMSG/NOTICE, for the fast path (weak: it may be retired).
+    weak var lastTarget: Room?
     /// Monotonic time a PING was sent and not yet answered (0: none outstanding).
     var pingSentAt: UInt64 = 0
 }
@@ -219,23 +221,24 @@ public final class IRCFront: Front {
             }
             return
         }
-        let command = message.commandName
+        let command = message.command
         state(session).pingSentAt = 0  // any line shows the client is alive
-        if session.phase == .named && !session.bucket.take(now: now) && command != "PONG" && command != "PING" {
+        if session.phase == .named && !session.bucket.take(now: now) && command != .verb(.pong) && command != .verb(.ping) {
             hub.onEvent?(.rateLimited(session))
-            send(session, ":\(serverName) NOTICE \(nick(session)) :*** Slow down: more than \(hub.limits.messageRate.compactDescription) lines per second; \(command) was not processed")
+            send(session, ":\(serverName) NOTICE \(nick(session)) :*** Slow down: more than \(hub.limits.messageRate.compactDescription) lines per second; \(message.commandName) was not processed")
             return
         }
+        // Dispatch on the verb the parser recognised: no String per line.
         switch command {
-        case "CAP": cap(message, session, now: now)
-        case "PASS": pass(message, session)
-        case "NICK": nickCommand(message, session, now: now)
-        case "USER": user(message, session, now: now)
-        case "PING":
+        case .verb(.cap): cap(message, session, now: now)
+        case .verb(.pass): pass(message, session)
+        case .verb(.nick): nickCommand(message, session, now: now)
+        case .verb(.user): user(message, session, now: now)
+        case .verb(.ping):
             guard message.parameterCount >= 1 else { return numeric(session, "409", ":No origin specified") }
             send(session, ":\(serverName) PONG \(serverName) :\(message.parameterString(0))")
-        case "PONG": return
-        case "QUIT":
+        case .verb(.pong): return
+        case .verb(.quit):
             // A message that fails the text check (ESC, C1, ...) is dropped, not relayed: the quit still happens.
             let usable = message.parameterCount >= 1 && IRCNames.textProblem(message.parameter(0)) == nil
             let text = usable ? EmbeddedText.clean(message.parameterString(0)) : ""
@@ -488,28 +491,27 @@ public final class IRCFront: Front {
 
     // MARK: Commands after registration
 
-    private func registered(_ command: String, _ message: IRCMessage, _ session: Session, now: UInt64) {
+    private func registered(_ command: IRCCommand, _ message: IRCMessage, _ session: Session, now: UInt64) {
         switch command {
-        case "JOIN": join(message, session)
-        case "PART": part(message, session)
-        case "PRIVMSG": privmsg(message, session, notice: false)
-        case "NOTICE": privmsg(message, session, notice: true)
-        case "TOPIC": topic(message, session)
-        case "NAMES":
+        case .verb(.join): join(message, session)
+        case .verb(.part): part(message, session)
+        case .verb(.privmsg): privmsg(message, session, notice: false)
+        case .verb(.notice): privmsg(message, session, notice: true)
+        case .verb(.topic): topic(message, session)
+        case .verb(.names):
             guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
             for name in message.parameterString(0).split(separator: ",") { names(String(name), session) }
-        case "WHO": who(message, session, now: now)
-        case "MODE": mode(message, session)
-        case "WHOIS": whois(message, session)
-        case "KICK": kick(message, session)
-        case "INVITE": invite(message, session)
-        case "LIST": list(message, session)
-        case "AWAY": away(message, session)
-        case "LUSERS": lusers(session)
-        case "TIME": numeric(session, "391", "\(serverName) :\(IRCTime.string(milliseconds: hub.wallClock))")
-        case "MOTD": numeric(session, "422", ":MOTD File is missing")
-        case "USER", "PASS": numeric(session, "462", ":You may not reregister")
-        default: numeric(session, "421", "\(command) :Unknown command")
+        case .verb(.who): who(message, session, now: now)
+        case .verb(.mode): mode(message, session)
+        case .verb(.whois): whois(message, session)
+        case .verb(.kick): kick(message, session)
+        case .verb(.invite): invite(message, session)
+        case .verb(.list): list(message, session)
+        case .verb(.away): away(message, session)
+        case .verb(.lusers): lusers(session)
+        case .verb(.time): numeric(session, "391", "\(serverName) :\(IRCTime.string(milliseconds: hub.wallClock))")
+        case .verb(.motd): numeric(session, "422", ":MOTD File is missing")
+        default: numeric(session, "421", "\(message.commandName) :Unknown command")
         }
     }
 
@@ -588,9 +590,21 @@ public final class IRCFront: Front {
             if !notice { send(session, "FAIL \(verb) \(code) :Your message was not sent: \(problem)") }
             return
         }
+        // The common case, one channel target the session is in: found through the session's last target,
+        // compared byte for byte, so a steady PRIVMSG stream makes no String and no name lookup.
+        let state = state(session)
+        if let room = state.lastTarget, room.nameBytes.count + 1 == message.parameter(0).count,
+           message.parameter(0).first == UInt8(ascii: "#"), message.parameter(0).dropFirst().elementsEqual(room.nameBytes),
+           session.isMember(of: room) {
+            if !hub.post(kind, text, from: session, in: room), !notice {
+                numeric(session, "404", "#\(room.name) :Cannot send to channel")
+            }
+            return
+        }
         for target in message.parameterString(0).split(separator: ",") {
             if let name = channelName(target) {
                 guard let room = hub.room(named: name) else { if !notice { numeric(session, "403", "\(target) :No such channel") }; continue }
+                if session.isMember(of: room) { state.lastTarget = room }
                 if !hub.post(kind, text, from: session, in: room), !notice {
                     numeric(session, "404", "\(target) :Cannot send to channel")
                 }
