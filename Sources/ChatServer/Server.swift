@@ -26,6 +26,7 @@ public final class Server: @unchecked Sendable {
     private var ircListeners: Set<Int32> = []
     private var listeners: [Int32] = []
     private var inheritedListeners: [Int32]
+    private var inheritedIRCListeners: [Int32]
     public private(set) var boundAddresses: [SocketAddress] = []
     /// The addresses of the IRC listeners (also in `boundAddresses`).
     public private(set) var ircBoundAddresses: [SocketAddress] = []
@@ -90,13 +91,15 @@ public final class Server: @unchecked Sendable {
 
     private static let controlGeneration: UInt64 = 0
 
-    /// Creates the server; `inheritedListeners` are listening sockets passed by systemd (socket activation).
-    public init(config: ServerConfig, inheritedListeners: [Int32] = []) throws {
+    /// Creates the server; `inheritedListeners` and `inheritedIRCListeners` are listening sockets passed by
+    /// systemd (socket activation): the first replace `listen`, the second `irc-listen`.
+    public init(config: ServerConfig, inheritedListeners: [Int32] = [], inheritedIRCListeners: [Int32] = []) throws {
         try config.validate()
         self.config = config
         self.logger = config.logger
         self.tracesLines = config.logger.logLevel <= .trace
         self.inheritedListeners = inheritedListeners
+        self.inheritedIRCListeners = inheritedIRCListeners
         self.loop = try EventLoop()
         // Formats by index: native, IRC plain, IRC with tags. A room makes a ring for one only when a reader of
         // that format joins it.
@@ -128,8 +131,9 @@ public final class Server: @unchecked Sendable {
     /// listening addresses cannot change without a restart (a change is logged and ignored).
     public func reload(_ newConfig: ServerConfig) throws(ConfigError) {
         try newConfig.validate()
-        if newConfig.listen != config.listen && inheritedListeners.isEmpty {
-            logger.warning("reload: listen addresses change only on restart", metadata: ["kept": "\(config.listen.map(\.description))"])
+        if (newConfig.listen != config.listen && inheritedListeners.isEmpty)
+            || (newConfig.ircListen != config.ircListen && inheritedIRCListeners.isEmpty) {
+            logger.warning("reload: listen addresses change only on restart", metadata: ["kept": "\((config.listen + config.ircListen).map(\.description))"])
         }
         var applied = newConfig
         applied.listen = config.listen
@@ -171,18 +175,21 @@ public final class Server: @unchecked Sendable {
                 listeners.append(fd)
             }
         } else {
-            for fd in inheritedListeners {
-                try Sys.setNonBlocking(fd)
-                try Sys.setCloseOnExec(fd)
-                listeners.append(fd)
-            }
+            for fd in inheritedListeners { try adopt(fd) }
         }
-        // IRC listeners are bound by chatd itself, with or without socket activation (sockets passed by
-        // systemd all speak the native protocol for now).
-        for address in config.ircListen {
-            let fd = try Sys.listenTCP(address, backlog: 4096)
-            listeners.append(fd)
-            ircListeners.insert(fd)
+        // IRC sockets passed by systemd (named `irc`) replace --irc-listen as native ones replace --listen;
+        // without them chatd binds --irc-listen itself, also under socket activation of the native port.
+        if inheritedIRCListeners.isEmpty {
+            for address in config.ircListen {
+                let fd = try Sys.listenTCP(address, backlog: 4096)
+                listeners.append(fd)
+                ircListeners.insert(fd)
+            }
+        } else {
+            for fd in inheritedIRCListeners {
+                try adopt(fd)
+                ircListeners.insert(fd)
+            }
         }
         for fd in listeners {
             let address = try Sys.localAddress(fd)
@@ -195,7 +202,13 @@ public final class Server: @unchecked Sendable {
         spareFD = (try? Sys.openDevNull()) ?? -1
         now = Sys.monotonicNanoseconds()
         logger.info("listening", metadata: ["addresses": "\(boundAddresses.map(\.description).joined(separator: " "))",
-                                            "activated": "\(!inheritedListeners.isEmpty)"])
+                                            "activated": "\(!inheritedListeners.isEmpty || !inheritedIRCListeners.isEmpty)"])
+    }
+
+    private func adopt(_ fd: Int32) throws {
+        try Sys.setNonBlocking(fd)
+        try Sys.setCloseOnExec(fd)
+        listeners.append(fd)
     }
 
     /// Asks the loop to shut down gracefully, as SIGTERM does. Safe from any thread.

@@ -22,8 +22,9 @@ struct ChatDaemon: ParsableCommand {
 
             Settings come from the defaults, then --config FILE (key = value lines, keys as the long flag \
             names), then the flags. SIGTERM or SIGINT shuts down gracefully; SIGHUP reloads the config. \
-            Under systemd, listening sockets passed by socket activation replace --listen. The wire \
-            protocol is described in docs/PROTOCOL.md.
+            Under systemd, listening sockets passed by socket activation replace --listen (those named \
+            chat, or all if none is named chat or irc) and --irc-listen (those named irc). The wire \
+            protocols are described in docs/PROTOCOL.md and docs/IRC.md.
 
             Exit status: 0 after a clean shutdown, 1 if the server could not start, 2 for a bad setting.
             """
@@ -117,7 +118,8 @@ struct ChatDaemon: ParsableCommand {
         Sys.raiseOpenFileLimit(to: UInt64(config.maxClients) + 64)
         let server: Server
         do {
-            server = try Server(config: serverConfig, inheritedListeners: activated)
+            server = try Server(config: serverConfig, inheritedListeners: activated.native,
+                                inheritedIRCListeners: activated.irc)
             try server.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
@@ -148,20 +150,24 @@ struct ChatDaemon: ParsableCommand {
         }
     }
 
-    /// Listening sockets from socket activation: those named `chat` (`FileDescriptorName=chat` in chatd.socket),
-    /// or, if none has that name, every listening TCP socket (`systemd-socket-activate` without `--fdname`
-    /// names them `unknown`). Other descriptors are left alone.
-    static func activatedListeners(logger: Logger) -> [Int32] {
+    /// Listening sockets from socket activation, by name (`FileDescriptorName=`): `chat` (chatd.socket) speak
+    /// the native protocol, `irc` (chatd-irc.socket) IRC. If none has either name, every listening TCP socket
+    /// is native (`systemd-socket-activate` without `--fdname` names them `unknown`). Other descriptors are
+    /// left alone, with a warning.
+    static func activatedListeners(logger: Logger) -> (native: [Int32], irc: [Int32]) {
         let passed = Systemd.listenFileDescriptors()
-        guard !passed.isEmpty else { return [] }
+        guard !passed.isEmpty else { return ([], []) }
         let tcp = passed.filter { Systemd.isListeningTCPSocket($0.fd) }
-        let named = tcp.filter { $0.name == "chat" }
-        let chosen = named.isEmpty ? tcp : named
-        for other in passed where !chosen.contains(where: { $0.fd == other.fd }) {
+        var native = tcp.filter { $0.name == "chat" }.map(\.fd)
+        let irc = tcp.filter { $0.name == "irc" }.map(\.fd)
+        if native.isEmpty && irc.isEmpty { native = tcp.map(\.fd) }
+        for other in passed where !native.contains(other.fd) && !irc.contains(other.fd) {
             logger.warning("ignoring a descriptor passed by systemd", metadata: ["fd": "\(other.fd)", "name": "\(other.name)"])
         }
-        if chosen.isEmpty { logger.warning("systemd passed no listening TCP socket; binding --listen addresses instead") }
-        return chosen.map(\.fd)
+        if native.isEmpty && irc.isEmpty {
+            logger.warning("systemd passed no listening TCP socket; binding --listen addresses instead")
+        }
+        return (native, irc)
     }
 
     /// Argument errors exit with 2 (the convention for bad usage that the issue asks for), help with 0.

@@ -270,6 +270,42 @@ final class SystemdTests: XCTestCase {
         XCTAssertEqual(daemon.waitForExit(), 0, daemon.readStderr())
     }
 
+    /// Two sockets named `chat` and `irc` (chatd.socket and chatd-irc.socket under systemd): the first speaks
+    /// the native protocol, the second IRC, and neither --listen nor --irc-listen is bound. The IRC socket's
+    /// first connection is what starts chatd here.
+    func testSocketActivationAssignsSocketsByName() throws {
+        let activate = "/usr/bin/systemd-socket-activate"
+        guard FileManager.default.isExecutableFile(atPath: activate) else { throw XCTSkip("no \(activate)") }
+        let nativePort = freePort(), ircPort = freePort()
+        let unused = freePort()
+        let daemon = try DaemonProcess(["-l", "127.0.0.1:\(nativePort)", "-l", "127.0.0.1:\(ircPort)", "--fdname=chat:irc",
+                                        DaemonProcess.binary.path, "--listen", "127.0.0.1:0",
+                                        "--irc-listen", "127.0.0.1:\(unused)", "--presence-delay-ms", "0"],
+                                       waitForListening: false, executable: URL(fileURLWithPath: activate))
+        defer { daemon.terminate() }
+        var first: LineClient?
+        try waitFor("systemd-socket-activate to listen on \(ircPort)", timeout: 10) {
+            first = try? LineClient(port: ircPort)
+            return first != nil
+        }
+        let ivy = try XCTUnwrap(first)
+        ivy.send("NICK ivy\r\nUSER ivy 0 * :Ivy\r\n")
+        _ = try ivy.expect("the welcome (chatd started for this connection)", timeout: 20) { $0.contains(" 001 ivy ") }
+        ivy.send("JOIN #lobby\r\n")
+        _ = try ivy.expect("the end of NAMES") { $0.contains(" 366 ivy #lobby ") }
+        let nadia = try LineClient.named("nadia", port: nativePort)
+        nadia.send("hello over the chat socket\n")
+        _ = try ivy.expect("the native message") { $0.hasSuffix("PRIVMSG #lobby :hello over the chat socket\r") }
+        ivy.send("PRIVMSG #lobby :hello over the irc socket\r\n")
+        try nadia.expect(prefix: "MSG #lobby ivy: hello over the irc socket")
+        let log = daemon.readStderr()
+        XCTAssertTrue(log.contains("activated=true"), log)
+        XCTAssertTrue(log.contains("addresses=\"127.0.0.1:\(nativePort) 127.0.0.1:\(ircPort)\""), log)
+        XCTAssertNil(try? LineClient(port: unused), "--irc-listen was bound although systemd passed an irc socket")
+        daemon.signal(SIGTERM)
+        XCTAssertEqual(daemon.waitForExit(), 0, daemon.readStderr())
+    }
+
     // MARK: Logging
 
     /// When JOURNAL_STREAM names chatd's own stderr, every line starts with its syslog priority and has no

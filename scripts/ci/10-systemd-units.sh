@@ -30,11 +30,11 @@ cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 ln -s usr/bin "$root/bin"
 cp /usr/bin/kill "$root/usr/bin/kill"
 cp "$chatd" "$root$exec_start"
-cp deploy/chatd.service deploy/chatd.socket "$root/etc/systemd/system/"
+cp deploy/chatd.service deploy/chatd.socket deploy/chatd-irc.socket "$root/etc/systemd/system/"
 
-echo "-- systemd-analyze verify chatd.socket chatd.service"
+echo "-- systemd-analyze verify chatd.socket chatd-irc.socket chatd.service"
 set +e
-output=$(isolated timeout 30 systemd-analyze verify --root="$root" chatd.socket chatd.service 2>&1)
+output=$(isolated timeout 30 systemd-analyze verify --root="$root" chatd.socket chatd-irc.socket chatd.service 2>&1)
 status=$?
 set -e
 [ -z "$output" ] || { echo "$output"; fail "systemd-analyze verify printed something (status $status)"; }

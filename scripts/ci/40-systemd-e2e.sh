@@ -3,8 +3,9 @@
 # is a non-recursive bind of / under a tmpfs overlay (the recipe in ../shared/notes/systemd.md): nothing
 # the container writes reaches the host, and the host's systemd-less state is never touched.
 #
-# Inside: deploy/install.sh installs the release build and the units; then chatd.socket is started and a
-# client chats through it (socket activation), `systemctl reload` (RELOADING=1/READY=1, same pid, the new
+# Inside: deploy/install.sh installs the release build and the units; then chatd.socket and chatd-irc.socket
+# are started, an IRC client on port 6667 starts chatd and talks with a native client on 12345, two native
+# clients chat (socket activation), `systemctl reload` (RELOADING=1/READY=1, same pid, the new
 # log level applies), `systemctl restart` (new pid, the socket stays), SIGSTOP freezes the loop and the
 # watchdog (WatchdogSec=2s by a drop-in) restarts it, `systemctl stop` while a client is connected (it gets
 # the shutdown line, the unit ends inactive, not failed), uninstall. The journal must carry chatd's syslog
@@ -144,6 +145,23 @@ if sys.argv[1] == "chat":
     a.sendall(b"/join e2e\n")  # logged at debug level: visible only after the reload to log-level = debug
     expect(af, "SYS Room: #e2e")
     a.sendall(b"/quit\n"); b.sendall(b"/quit\n")
+elif sys.argv[1] == "irc":
+    # IRC on chatd-irc.socket's port 6667 (this connection starts chatd), a native user on 12345.
+    i = socket.create_connection(("127.0.0.1", 6667), timeout=10)
+    inf = i.makefile("r", encoding="utf-8", newline="\r\n")
+    i.sendall(b"NICK ivy\r\nUSER ivy 0 * :Ivy\r\nJOIN #lobby\r\n")
+    expect(inf, ":")  # any line: the server answers on the IRC socket
+    while " 366 ivy #lobby " not in inf.readline(): pass
+    n, nf = connect("nadia")
+    n.sendall(b"hello from the native port\n")
+    while True:
+        line = inf.readline()
+        assert line, "IRC closed while waiting for the native message"
+        if line.rstrip("\r\n").endswith("PRIVMSG #lobby :hello from the native port"): break
+    print("   ivy (IRC, port 6667) got: " + line.rstrip("\r\n"))
+    i.sendall(b"PRIVMSG #lobby :hello from the irc port\r\n")
+    print("   nadia (native) got: " + expect(nf, "MSG #lobby ivy: hello from the irc port"))
+    i.sendall(b"QUIT :bye\r\n"); n.sendall(b"/quit\n")
 elif sys.argv[1] == "stop":
     c, cf = connect("carol")
     subprocess.run(["systemctl", "--quiet", "stop", "chatd.service"], check=True, timeout=25)
@@ -158,10 +176,12 @@ inside sh -c 'mkdir -p /etc/systemd/system/chatd.service.d && printf "%s\n" "[Se
     "RestartSec=500ms" "LimitCORE=0" > /etc/systemd/system/chatd.service.d/e2e.conf && systemctl daemon-reload'
 echo "   exposure under the running systemd: $(inside systemd-analyze security chatd.service --no-pager | tail -1)"
 
-echo "-- socket activation"
-inside systemctl start chatd.socket
+echo "-- socket activation (chatd.socket and chatd-irc.socket; an IRC client comes first)"
+inside systemctl start chatd.socket chatd-irc.socket
 [ "$(inside systemctl is-active chatd.socket)" = active ] || fail "chatd.socket is not active"
+[ "$(inside systemctl is-active chatd-irc.socket)" = active ] || fail "chatd-irc.socket is not active"
 [ "$(inside systemctl is-active chatd.service || true)" = inactive ] || fail "chatd.service started before a client came"
+inside /usr/bin/python3 -c "$client" irc
 chat "first"
 [ "$(show ActiveState)" = active ] || fail "chatd.service is not active after a client came"
 pid=$(show MainPID)
@@ -198,13 +218,13 @@ chat "after the watchdog"
 
 echo "-- systemctl stop with a client connected"
 inside /usr/bin/python3 -c "$client" stop
-inside systemctl stop chatd.socket
+inside systemctl stop chatd.socket chatd-irc.socket
 [ "$(inside systemctl is-active chatd.service || true)" = inactive ] || fail "chatd.service is not inactive after stop"
 [ "$(show Result)" = success ] || fail "stop result: $(show Result)"
 [ "$(show ExecMainStatus)" = 0 ] || fail "exit status after stop: $(show ExecMainStatus)"
 
 echo "-- the journal"
-inside journalctl -b --no-pager -o cat | grep -E "chatd\.(service|socket).*(Unknown|ignoring|[Ii]nvalid|deprecated)" &&
+inside journalctl -b --no-pager -o cat | grep -E "chatd(-irc)?\.(service|socket).*(Unknown|ignoring|[Ii]nvalid|deprecated)" &&
     fail "systemd complained about the units"
 inside journalctl -u chatd.service --no-pager -o json | /usr/bin/python3 -c '
 import json, re, sys
