@@ -169,28 +169,10 @@ public final class Server: @unchecked Sendable {
             signalFD = try Sys.signalFD([SIGTERM, SIGINT, SIGHUP])
             try loop.register(signalFD, token: UInt64(UInt32(signalFD)), interest: .input)
         }
-        if inheritedListeners.isEmpty {
-            for address in config.listen {
-                let fd = try Sys.listenTCP(address, backlog: 4096)
-                listeners.append(fd)
-            }
-        } else {
-            for fd in inheritedListeners { try adopt(fd) }
-        }
+        _ = try openListeners(binding: config.listen, orAdopting: inheritedListeners)
         // IRC sockets passed by systemd (named `irc`) replace --irc-listen as native ones replace --listen;
         // without them chatd binds --irc-listen itself, also under socket activation of the native port.
-        if inheritedIRCListeners.isEmpty {
-            for address in config.ircListen {
-                let fd = try Sys.listenTCP(address, backlog: 4096)
-                listeners.append(fd)
-                ircListeners.insert(fd)
-            }
-        } else {
-            for fd in inheritedIRCListeners {
-                try adopt(fd)
-                ircListeners.insert(fd)
-            }
-        }
+        ircListeners.formUnion(try openListeners(binding: config.ircListen, orAdopting: inheritedIRCListeners))
         for fd in listeners {
             let address = try Sys.localAddress(fd)
             boundAddresses.append(address)
@@ -205,10 +187,20 @@ public final class Server: @unchecked Sendable {
                                             "activated": "\(!inheritedListeners.isEmpty || !inheritedIRCListeners.isEmpty)"])
     }
 
-    private func adopt(_ fd: Int32) throws {
-        try Sys.setNonBlocking(fd)
-        try Sys.setCloseOnExec(fd)
-        listeners.append(fd)
+    /// Binds `addresses`, or, when systemd passed sockets for them, adopts `inherited` instead; returns the new
+    /// listeners (already in `listeners`, so that a later failure still closes them).
+    private func openListeners(binding addresses: [SocketAddress], orAdopting inherited: [Int32]) throws -> ArraySlice<Int32> {
+        let first = listeners.count
+        if inherited.isEmpty {
+            for address in addresses { listeners.append(try Sys.listenTCP(address, backlog: 4096)) }
+        } else {
+            for fd in inherited {
+                try Sys.setNonBlocking(fd)
+                try Sys.setCloseOnExec(fd)
+                listeners.append(fd)
+            }
+        }
+        return listeners[first...]
     }
 
     /// Asks the loop to shut down gracefully, as SIGTERM does. Safe from any thread.

@@ -236,6 +236,16 @@ final class SystemdTests: XCTestCase {
 
     // MARK: Socket activation
 
+    /// The first connection to a port systemd-socket-activate listens on (it may not listen yet).
+    private func firstConnection(port: UInt16) throws -> LineClient {
+        var first: LineClient?
+        try waitFor("systemd-socket-activate to listen on \(port)", timeout: 10) {
+            first = try? LineClient(port: port)
+            return first != nil
+        }
+        return try XCTUnwrap(first)
+    }
+
     /// `systemd-socket-activate` binds the port, starts chatd on the first connection with the socket on fd 3
     /// (`LISTEN_FDNAMES=chat`), and chatd serves on it instead of binding `--listen`.
     func testSocketActivationServesOnTheInheritedSocket() throws {
@@ -247,12 +257,7 @@ final class SystemdTests: XCTestCase {
                                         DaemonProcess.binary.path, "--listen", "127.0.0.1:0"],
                                        waitForListening: false, executable: URL(fileURLWithPath: activate))
         defer { daemon.terminate() }
-        var first: LineClient?
-        try waitFor("systemd-socket-activate to listen on \(port)", timeout: 10) {
-            first = try? LineClient(port: port)
-            return first != nil
-        }
-        let alice = try XCTUnwrap(first)
+        let alice = try firstConnection(port: port)
         try alice.expect(prefix: "SYS Hello", timeout: 20)  // chatd started for this connection and accepted it
         alice.send("alice\n")
         try alice.expect(prefix: "SYS Welcome: alice")
@@ -270,25 +275,21 @@ final class SystemdTests: XCTestCase {
         XCTAssertEqual(daemon.waitForExit(), 0, daemon.readStderr())
     }
 
-    /// Two sockets named `chat` and `irc` (chatd.socket and chatd-irc.socket under systemd): the first speaks
-    /// the native protocol, the second IRC, and neither --listen nor --irc-listen is bound. The IRC socket's
-    /// first connection is what starts chatd here.
+    /// Sockets named `chat` and `irc` (chatd.socket and chatd-irc.socket under systemd): the first speaks the
+    /// native protocol, the second IRC, and neither --listen nor --irc-listen is bound; a third with another
+    /// name is left alone with a warning. The IRC socket's first connection is what starts chatd here.
     func testSocketActivationAssignsSocketsByName() throws {
         let activate = "/usr/bin/systemd-socket-activate"
         guard FileManager.default.isExecutableFile(atPath: activate) else { throw XCTSkip("no \(activate)") }
         let nativePort = freePort(), ircPort = freePort()
-        let unused = freePort()
-        let daemon = try DaemonProcess(["-l", "127.0.0.1:\(nativePort)", "-l", "127.0.0.1:\(ircPort)", "--fdname=chat:irc",
+        let unused = freePort(), junkPort = freePort()
+        let daemon = try DaemonProcess(["-l", "127.0.0.1:\(nativePort)", "-l", "127.0.0.1:\(ircPort)", "-l", "127.0.0.1:\(junkPort)",
+                                        "--fdname=chat:irc:junk",
                                         DaemonProcess.binary.path, "--listen", "127.0.0.1:0",
                                         "--irc-listen", "127.0.0.1:\(unused)", "--presence-delay-ms", "0"],
                                        waitForListening: false, executable: URL(fileURLWithPath: activate))
         defer { daemon.terminate() }
-        var first: LineClient?
-        try waitFor("systemd-socket-activate to listen on \(ircPort)", timeout: 10) {
-            first = try? LineClient(port: ircPort)
-            return first != nil
-        }
-        let ivy = try XCTUnwrap(first)
+        let ivy = try firstConnection(port: ircPort)
         ivy.send("NICK ivy\r\nUSER ivy 0 * :Ivy\r\n")
         _ = try ivy.expect("the welcome (chatd started for this connection)", timeout: 20) { $0.contains(" 001 ivy ") }
         ivy.send("JOIN #lobby\r\n")
@@ -302,6 +303,7 @@ final class SystemdTests: XCTestCase {
         XCTAssertTrue(log.contains("activated=true"), log)
         XCTAssertTrue(log.contains("addresses=\"127.0.0.1:\(nativePort) 127.0.0.1:\(ircPort)\""), log)
         XCTAssertNil(try? LineClient(port: unused), "--irc-listen was bound although systemd passed an irc socket")
+        XCTAssertTrue(log.contains("ignoring a descriptor passed by systemd fd=5 name=junk"), log)
         daemon.signal(SIGTERM)
         XCTAssertEqual(daemon.waitForExit(), 0, daemon.readStderr())
     }
