@@ -150,6 +150,8 @@ public final class ChatHub {
 
     public var roomCount: Int { rooms.count }
     public var namedCount: Int { sessionsByName.count }
+    /// The most named sessions there have been at once since the hub started (LUSERS' "max").
+    public private(set) var peakNamedCount = 0
 
     public func session(named name: String) -> Session? { sessionsByName[Names.key(name)] }
 
@@ -240,6 +242,7 @@ public final class ChatHub {
             return .taken(lookingLike: holder.name ?? "?")
         }
         sessionsByName[key] = session
+        peakNamedCount = max(peakNamedCount, sessionsByName.count)
         for lookAlike in lookAlikeKeys { sessionsByLookAlike[lookAlike] = session }
         setName(name, key: key, of: session)
         session.phase = .named

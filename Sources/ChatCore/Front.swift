@@ -140,6 +140,8 @@ public enum ServerNotice: Sendable {
     case nameTimeout(seconds: String)
     case idleTimeout(seconds: String)
     case writeTimeout(seconds: String)
+    /// A server operator disconnected the session (IRC `KILL`).
+    case killed(by: String, reason: String)
     /// Not final: a partial line was dropped after `seconds`.
     case lineTimeout(seconds: String, droppedBytes: Int)
 }

@@ -39,6 +39,8 @@ public final class Session {
     public var frontState: AnyObject?
     /// Set by the front when the session goes away (`AWAY`), nil when it is back.
     public var awayMessage: String?
+    /// A server operator (IRC `OPER`): shown as such in WHO, WHOIS and LUSERS; may disconnect users (`KILL`).
+    public var isOperator = false
     /// Private output: replies, errors, private messages, missed-message notices, and the rest of a ring
     /// record that a short write cut (which must go out before any further ring bytes).
     var output = ByteQueue()

@@ -137,6 +137,13 @@ extension ServerConfig {
                     config.passwordFile = value
                 },
                 current: { _ in nil }),
+        Setting(key: "oper-file", kind: .path, range: nil, defaultValue: "none",
+                summary: "File of IRC operators, one 'NAME PASSWORD' per line (# comments; at most 100): OPER NAME PASSWORD makes an IRC user a server operator (+o, may KILL). Read at start and on SIGHUP",
+                parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in
+                    config.operators = try OperatorFile.load(path: value)
+                    config.operFile = value
+                },
+                current: { _ in nil }),
         .integer("max-clients", .count, \.maxClients, SettingRange(1...1_048_576),
                  "Most connections at once; more get 'ERR server-full'."),
         .integer("max-clients-per-address", .count, \.maxClientsPerAddress, SettingRange(1...1_048_576, zeroMeans: "unlimited"),
@@ -247,6 +254,42 @@ public enum ConfigFile {
         } catch {
             throw ConfigError(key: "config", message: "\(path): \(error)")
         }
+    }
+}
+
+/// IRC operators, read from `oper-file`: `NAME PASSWORD` per line (the password is the rest of the line after
+/// the spaces that follow the name), blank lines and lines starting with `#` ignored.
+public enum OperatorFile {
+    public static let maxOperators = 100
+
+    public static func load(path: String) throws(ConfigError) -> [String: [UInt8]] {
+        let bytes: [UInt8]
+        do {
+            bytes = try Sys.readRegularFile(path, limit: 64 * 1024)
+        } catch {
+            throw ConfigError(key: "oper-file", message: "\(path): \(error)")
+        }
+        var operators: [String: [UInt8]] = [:]
+        for (index, rawLine) in bytes.split(separator: 10, omittingEmptySubsequences: false).enumerated() {
+            var line = rawLine[...]
+            if line.last == 13 { line = line.dropLast() }
+            while line.first == 32 || line.first == 9 { line = line.dropFirst() }
+            if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+            func problem(_ text: String) -> ConfigError { ConfigError(key: "oper-file", message: "\(path) line \(index + 1): \(text)") }
+            guard let space = line.firstIndex(where: { $0 == 32 || $0 == 9 }) else { throw problem("expected NAME PASSWORD") }
+            let name = String(decoding: line[..<space], as: UTF8.self)
+            var password = line[space...]
+            while password.first == 32 || password.first == 9 { password = password.dropFirst() }
+            guard Names.validate(name) == nil else { throw problem("\(name) is not a valid name") }
+            guard !password.isEmpty, password.count <= ServerPassword.maxBytes else {
+                throw problem("the password must be 1-\(ServerPassword.maxBytes) bytes")
+            }
+            guard !password.contains(0) && !password.contains(13) else { throw problem("the password contains NUL or CR") }
+            guard operators[Names.key(name)] == nil else { throw problem("\(name) is listed twice") }
+            guard operators.count < maxOperators else { throw problem("more than \(maxOperators) operators") }
+            operators[Names.key(name)] = Array(password)
+        }
+        return operators
     }
 }
 

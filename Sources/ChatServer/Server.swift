@@ -108,6 +108,7 @@ public final class Server: @unchecked Sendable {
         self.ircFront = IRCFront(hub: hub, plainFormat: 1, taggedFormat: 2)
         nativeFront.password = config.password
         ircFront.password = config.password
+        ircFront.operators = config.operators
         ircFront.serverName = config.ircServerName
         self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
@@ -145,6 +146,7 @@ public final class Server: @unchecked Sendable {
         hub.limits = newConfig.chat
         nativeFront.password = newConfig.password
         ircFront.password = newConfig.password
+        ircFront.operators = newConfig.operators
         ircFront.serverName = newConfig.ircServerName
         connectThrottle.update(ratePerSecond: newConfig.connectRate, burst: newConfig.connectBurst)
         for case let connection? in connections where !connection.isClosed {

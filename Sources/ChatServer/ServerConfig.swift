@@ -8,6 +8,9 @@ public struct ServerConfig: Sendable {
     /// The server password (from `password-file`), or nil for none; `passwordFile` is where it came from.
     public var password: [UInt8]?
     public var passwordFile: String?
+    /// IRC operators (from `oper-file`): name -> password, for `OPER NAME PASSWORD`; `operFile` is where they came from.
+    public var operators: [String: [UInt8]] = [:]
+    public var operFile: String?
     /// The server's name in IRC replies.
     public var ircServerName = "chatd"
     /// Addresses the IRC front listens on (none: IRC is off).

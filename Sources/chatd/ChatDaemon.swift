@@ -36,6 +36,7 @@ struct ChatDaemon: ParsableCommand {
     @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf): a regular UTF-8 file of at most 1 MiB.") var config: String?
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
     @Option(name: .long, help: help("password-file")) var passwordFile: String?
+    @Option(name: .long, help: help("oper-file")) var operFile: String?
     @Option(name: .long, help: help("max-clients")) var maxClients: String?
     @Option(name: .long, help: help("max-clients-per-address")) var maxClientsPerAddress: String?
     @Option(name: .long, help: help("connect-rate")) var connectRate: String?
@@ -66,6 +67,7 @@ struct ChatDaemon: ParsableCommand {
         var settings: [(String, String)] = listen.map { ("listen", $0) } + ircListen.map { ("irc-listen", $0) }
         if let logLevel { settings.append(("log-level", logLevel.rawValue)) }
         if let passwordFile { settings.append(("password-file", passwordFile)) }
+        if let operFile { settings.append(("oper-file", operFile)) }
         if let ircServerName { settings.append(("irc-server-name", ircServerName)) }
         let numbers: [(String, String?)] = [
             ("max-clients", maxClients), ("max-clients-per-address", maxClientsPerAddress),

@@ -126,6 +126,11 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             "--log-level", os.environ.get("CHATD_LOG_LEVEL", "info"),
             *UNTHROTTLED,
         ]
+        # irctest's operator tests send OPER operuser operpassword.
+        oper_file = self.directory / "operators"
+        oper_file.touch(mode=0o600)
+        oper_file.write_text("operuser operpassword\n")
+        command += ["--oper-file", str(oper_file)]
         if password is not None:
             password_file = self.directory / "password"
             password_file.touch(mode=0o600)

@@ -164,6 +164,8 @@ final class IRCSessionState {
     var passwordGiven: [UInt8]?
     var negotiatingCaps = false
     var caps: Set<String> = []
+    /// User mode +i: hidden from WHO masks, NAMES and WHOIS channels of users who share no channel with it.
+    var invisible = false
     /// The room of the last channel PRIVMSG/NOTICE, for the fast path (weak: it may be retired).
     weak var lastTarget: Room?
     /// Monotonic time a PING was sent and not yet answered (0: none outstanding).
@@ -180,6 +182,8 @@ public final class IRCFront: Front {
     public var networkName = "chatd"
     /// The server password (`password-file`), sent by clients with PASS.
     public var password: [UInt8]?
+    /// IRC operators (`oper-file`): name key (`Names.key`) -> password.
+    public var operators: [String: [UInt8]] = [:]
     /// A client quiet this long is sent a PING; one that does not answer within `pingTimeout` more is closed.
     public var pingInterval: UInt64 = 120_000_000_000
     public var pingTimeout: UInt64 = 60_000_000_000
@@ -266,6 +270,7 @@ public final class IRCFront: Front {
         case .nameTimeout(let seconds): text = "ERROR :Registration timeout: not registered within \(seconds) s"
         case .idleTimeout(let seconds): text = "ERROR :Idle timeout: no input for \(seconds) s"
         case .writeTimeout(let seconds): text = "ERROR :Write timeout: you accepted no data for \(seconds) s"
+        case .killed(let oper, let reason): text = "ERROR :Closing link: Killed (\(oper) (\(reason)))"
         case .lineTimeout(let seconds, let dropped):
             text = ":\(serverName) NOTICE \(session.map(nick) ?? "*") :*** A line stayed incomplete for \(seconds) s; its \(dropped) bytes were discarded"
         }
@@ -414,21 +419,34 @@ public final class IRCFront: Front {
         numeric(session, "001", ":Welcome to the \(networkName) IRC network, \(nick)")
         numeric(session, "002", ":Your host is \(serverName), running chatd")
         numeric(session, "003", ":This server speaks IRC beside chatd's native protocol")
-        numeric(session, "004", "\(serverName) chatd io ntmsikl")
+        numeric(session, "004", "\(serverName) chatd io ntmsiklov")
         let tokens = ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=,k,l,imnst",
                       "NICKLEN=\(Names.maxBytes)", "CHANNELLEN=\(Names.maxBytes + 1)", "TOPICLEN=\(EmbeddedText.maxBytes * 2)",
                       "NETWORK=\(networkName)", "LINELEN=\(IRCLimits.maxLineBytes)", "UTF8ONLY"]
         numeric(session, "005", tokens.joined(separator: " ") + " :are supported by this server")
-        lusers(session)
+        lusers(session, now: 0)
         numeric(session, "422", ":MOTD File is missing")
     }
 
-    private func lusers(_ session: Session) {
-        numeric(session, "251", ":There are \(hub.namedCount) users and 0 invisible on 1 servers")
+    /// 251-255, 265, 266. Counting invisible users and operators scans every user: like a WHO mask, it costs
+    /// the sender one more rate token per 1,000 users.
+    private func lusers(_ session: Session, now: UInt64) {
+        var invisible = 0
+        var operators = 0
+        hub.forEachNamed { member in
+            if (member.frontState as? IRCSessionState)?.invisible == true { invisible += 1 }
+            if member.isOperator { operators += 1 }
+            return true
+        }
+        for _ in 0..<(hub.namedCount / 1000) { _ = session.bucket.take(now: now) }
+        let total = hub.namedCount
+        let peak = hub.peakNamedCount
+        numeric(session, "251", ":There are \(total - invisible) users and \(invisible) invisible on 1 servers")
+        if operators > 0 { numeric(session, "252", "\(operators) :operator(s) online") }
         numeric(session, "254", "\(hub.roomCount) :channels formed")
-        numeric(session, "255", ":I have \(hub.namedCount) clients and 0 servers")
-        numeric(session, "265", "\(hub.namedCount) \(hub.namedCount) :Current local users \(hub.namedCount), max \(hub.namedCount)")
-        numeric(session, "266", "\(hub.namedCount) \(hub.namedCount) :Current global users \(hub.namedCount), max \(hub.namedCount)")
+        numeric(session, "255", ":I have \(total) clients and 0 servers")
+        numeric(session, "265", "\(total) \(peak) :Current local users \(total), max \(peak)")
+        numeric(session, "266", "\(total) \(peak) :Current global users \(total), max \(peak)")
     }
 
     /// `@`, `+` (both with multi-prefix).
@@ -448,9 +466,14 @@ public final class IRCFront: Front {
             return numeric(session, "318", "\(target) :End of /WHOIS list")
         }
         numeric(session, "311", "\(name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) * :\(realName(member))")
-        let channels = member.rooms.map { room in prefix(hub.privileges(of: member, in: room), for: session) + "#" + room.name }
+        // An invisible user's channels are shown only where the asker is a member too; a secret channel only to its members.
+        let hidden = isInvisible(member) && member !== session
+        let channels = member.rooms.filter { room in
+            session.isMember(of: room) || (!hidden && !room.modes.secret)
+        }.map { room in prefix(hub.privileges(of: member, in: room), for: session) + "#" + room.name }
         if !channels.isEmpty { numeric(session, "319", "\(name) :\(channels.joined(separator: " "))") }
         numeric(session, "312", "\(name) \(serverName) :chatd")
+        if member.isOperator { numeric(session, "313", "\(name) :is an IRC operator") }
         if let away = member.awayMessage { numeric(session, "301", "\(name) :\(away)") }
         numeric(session, "318", "\(name) :End of /WHOIS list")
     }
@@ -508,7 +531,9 @@ public final class IRCFront: Front {
         case .verb(.invite): invite(message, session)
         case .verb(.list): list(message, session)
         case .verb(.away): away(message, session)
-        case .verb(.lusers): lusers(session)
+        case .verb(.lusers): lusers(session, now: now)
+        case .verb(.oper): oper(message, session, now: now)
+        case .verb(.kill): kill(message, session)
         case .verb(.time): numeric(session, "391", "\(serverName) :\(IRCTime.string(milliseconds: hub.wallClock))")
         case .verb(.motd): numeric(session, "422", ":MOTD File is missing")
         default: numeric(session, "421", "\(message.commandName) :Unknown command")
@@ -658,7 +683,10 @@ public final class IRCFront: Front {
         if let name = channelName(Substring(target)), let room = hub.room(named: name) {
             var names: [String] = []
             let userhost = state(session).caps.contains("userhost-in-names")
+            let asMember = session.isMember(of: room)
+            if room.modes.secret && !asMember { return numeric(session, "366", "\(target) :End of /NAMES list") }
             hub.forEachMember(of: room) { member, privileges in
+                if !asMember && self.isInvisible(member) { return }
                 let shown = userhost ? String(decoding: IRCIdentity.source(of: member), as: UTF8.self) : (member.name ?? "?")
                 names.append(self.prefix(privileges, for: session) + shown)
             }
@@ -681,7 +709,7 @@ public final class IRCFront: Front {
         let mask = message.parameterCount >= 1 ? message.parameterString(0) : "*"
         if let name = channelName(Substring(mask)), let room = hub.room(named: name) {
             hub.forEachMember(of: room) { member, privileges in
-                let flags = (member.awayMessage == nil ? "H" : "G") + prefix(privileges, for: session)
+                let flags = whoFlags(member) + prefix(privileges, for: session)
                 numeric(session, "352", "#\(room.name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
             }
         } else if let member = hub.session(named: mask), member.phase == .named {
@@ -696,6 +724,8 @@ public final class IRCFront: Front {
             defer { for _ in 0..<(scanned / 1000) { _ = session.bucket.take(now: now) } }
             hub.forEachNamed { member in
                 scanned += 1
+                // Invisible users match a mask only for those who share a channel with them.
+                if isInvisible(member) && member !== session && !sharesRoom(member, session) { return true }
                 let fields = [member.name ?? "", IRCIdentity.host(of: member), realName(member)]
                 if fields.contains(where: { IRCNames.glob(pattern, matches: Array($0.lowercased().utf8)) }) {
                     whoLine(member, session)
@@ -707,8 +737,19 @@ public final class IRCFront: Front {
         numeric(session, "315", "\(mask) :End of /WHO list")
     }
 
+    /// `H` here or `G` gone, then `*` for a server operator.
+    private func whoFlags(_ member: Session) -> String {
+        (member.awayMessage == nil ? "H" : "G") + (member.isOperator ? "*" : "")
+    }
+
+    private func isInvisible(_ member: Session) -> Bool { (member.frontState as? IRCSessionState)?.invisible == true }
+
+    private func sharesRoom(_ member: Session, _ session: Session) -> Bool {
+        member.rooms.contains { session.isMember(of: $0) }
+    }
+
     private func whoLine(_ member: Session, _ session: Session) {
-        let flags = member.awayMessage == nil ? "H" : "G"
+        let flags = whoFlags(member)
         numeric(session, "352", "* \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
     }
 
@@ -732,13 +773,7 @@ public final class IRCFront: Front {
     private func mode(_ message: IRCMessage, _ session: Session) {
         guard message.parameterCount >= 1 else { return numeric(session, "461", "MODE :Not enough parameters") }
         let target = message.parameterString(0)
-        guard let name = channelName(Substring(target)) else {
-            guard Names.key(target) == Names.key(nick(session)) else {
-                return numeric(session, hub.session(named: target) == nil ? "401" : "502",
-                               hub.session(named: target) == nil ? "\(target) :No such nick/channel" : ":Can't change mode for other users")
-            }
-            return numeric(session, "221", "+i")
-        }
+        guard let name = channelName(Substring(target)) else { return userMode(message, session) }
         guard let room = hub.room(named: name) else { return numeric(session, "403", "\(target) :No such channel") }
         if message.parameterCount == 1 {
             numeric(session, "324", "#\(room.name) " + modeString(room.modes, forMember: session.isMember(of: room)))
@@ -816,6 +851,87 @@ public final class IRCFront: Front {
         if applied.contains(where: { $0.isLetter }) {
             hub.setModes(modes, change: ([applied] + appliedArguments).joined(separator: " "), by: session, in: room)
         }
+    }
+
+    /// `MODE nick [changes]`: a user's own modes, `+i` (invisible) and `o` (operator: only `-o`, OPER gives it).
+    private func userMode(_ message: IRCMessage, _ session: Session) {
+        let target = message.parameterString(0)
+        guard Names.key(target) == Names.key(nick(session)) else {
+            let exists = hub.session(named: target) != nil
+            return numeric(session, exists ? "502" : "401", exists ? ":Can't change mode for other users" : "\(target) :No such nick/channel")
+        }
+        let state = state(session)
+        guard message.parameterCount >= 2 else {
+            return numeric(session, "221", "+" + (state.invisible ? "i" : "") + (session.isOperator ? "o" : ""))
+        }
+        var adding = true
+        var applied = ""
+        var lastSign: Character = " "
+        func note(_ letter: Character) {
+            let sign: Character = adding ? "+" : "-"
+            if sign != lastSign { applied.append(sign); lastSign = sign }
+            applied.append(letter)
+        }
+        var unknown = false
+        for letter in message.parameterString(1) {
+            switch letter {
+            case "+": adding = true
+            case "-": adding = false
+            case "i":
+                if state.invisible != adding { state.invisible = adding; note(letter) }
+            case "o":
+                // Only OPER makes an operator; anyone may drop it.
+                if !adding && session.isOperator { session.isOperator = false; note(letter) }
+            default:
+                unknown = true
+            }
+        }
+        if unknown { numeric(session, "501", ":Unknown MODE flag") }
+        if !applied.isEmpty { send(session, ":\(nick(session)) MODE \(nick(session)) :\(applied)") }
+    }
+
+    // MARK: Operators
+
+    private func oper(_ message: IRCMessage, _ session: Session, now: UInt64) {
+        guard message.parameterCount >= 2 else { return numeric(session, "461", "OPER :Not enough parameters") }
+        guard !operators.isEmpty else { return numeric(session, "491", ":No operators are configured on this server") }
+        if session.isOperator { return numeric(session, "381", ":You are now an IRC operator") }
+        // One answer for an unknown name and a wrong password, and a failed attempt costs ten lines of the
+        // sender's rate budget: guessing is slow, and it learns nothing about which names exist.
+        guard let expected = operators[Names.key(message.parameterString(0))],
+              Self.constantTimeEqual(expected, message.parameter(1)) else {
+            for _ in 0..<10 { _ = session.bucket.take(now: now) }
+            return numeric(session, "464", ":Password incorrect")
+        }
+        session.isOperator = true
+        send(session, ":\(nick(session)) MODE \(nick(session)) :+o")
+        numeric(session, "381", ":You are now an IRC operator")
+    }
+
+    /// `KILL nick [reason]`: an operator disconnects a user of either front, who is told who did it and why.
+    private func kill(_ message: IRCMessage, _ session: Session) {
+        guard session.isOperator else { return numeric(session, "481", ":Permission Denied- You're not an IRC operator") }
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "KILL :Not enough parameters") }
+        let targetName = message.parameterString(0)
+        guard let target = hub.session(named: targetName), target.phase == .named else {
+            return numeric(session, "401", "\(targetName) :No such nick/channel")
+        }
+        var reason = "no reason given"
+        if message.parameterCount >= 2, message.parameter(1).count > 0 {
+            if let problem = IRCNames.textProblem(message.parameter(1)) {
+                return send(session, "FAIL KILL INVALID_TEXT :Nobody was disconnected: \(problem)")
+            }
+            reason = EmbeddedText.clean(message.parameterString(1))
+        }
+        let oper = nick(session)
+        hub.beginClose(target, reason: .closed("Killed (\(oper) (\(reason)))"),
+                       finalLine: target.front.render(.killed(by: oper, reason: reason), for: target))
+    }
+
+    static func constantTimeEqual(_ expected: [UInt8], _ given: UnsafeRawBufferPointer) -> Bool {
+        var difference = UInt(bitPattern: expected.count ^ given.count)
+        for index in 0..<given.count { difference |= UInt(given[index] ^ (index < expected.count ? expected[index] : 0)) }
+        return difference == 0
     }
 
     private func kick(_ message: IRCMessage, _ session: Session) {

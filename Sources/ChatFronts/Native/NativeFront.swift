@@ -244,6 +244,8 @@ public final class NativeFront: Front {
             line = NativeVocabulary.errorLine(.idleTimeout, "no input for \(seconds) s; disconnecting")
         case .writeTimeout(let seconds):
             line = NativeVocabulary.errorLine(.writeTimeout, "you accepted no data for \(seconds) s; disconnecting")
+        case .killed(let oper, let reason):
+            line = NativeVocabulary.errorLine(.killed, "disconnected by server operator \(oper): \(reason)")
         case .lineTimeout(let seconds, let dropped):
             line = NativeVocabulary.errorLine(.lineTimeout, "a line stayed incomplete for \(seconds) s; its \(dropped) bytes and the rest up to its newline were discarded")
         }

@@ -49,6 +49,7 @@ public enum NativeVocabulary {
         case idleTimeout = "idle-timeout"
         case queueOverflow = "queue-overflow"
         case writeTimeout = "write-timeout"
+        case killed = "killed"
         case serverFull = "server-full"
         case tooManyConnections = "too-many-connections"
         case throttled = "throttled"
