@@ -47,7 +47,7 @@ public enum JoinResult {
 
 /// The outcome of a private message.
 public enum PrivateResult {
-    case delivered(Session)
+    case delivered(Session, id: MessageID)
     case noSuchUser
     /// Its queue is over the share others may fill, even after a flush: not delivered.
     case targetBusy(Session)
@@ -119,6 +119,9 @@ public final class ChatHub {
     public private(set) var privateRefused: UInt64 = 0
     /// Messages and room events published (each counted once, whatever the number of formats).
     public private(set) var linesPublished: UInt64 = 0
+    /// The epoch of the message ids this hub hands out (set by the engine at start: its wall clock).
+    public var idEpoch: UInt64 = 0
+    private var nextSerial: UInt64 = 0
     /// Ring bytes appended since the last end-of-turn flush. The engine flushes early when this nears a
     /// ring's size, so that readers who keep up are never overrun by a single busy turn.
     public private(set) var bytesSinceFlush = 0
@@ -352,12 +355,57 @@ public final class ChatHub {
 
     /// A message, action or notice to a room the session is a member of. Returns false if it is not one.
     @discardableResult
-    public func post(_ kind: RoomEvent.Kind, _ text: UnsafeRawBufferPointer, from session: Session, in room: Room) -> Bool {
+    public func post(_ kind: RoomEvent.Kind, _ text: UnsafeRawBufferPointer, from session: Session, in room: Room,
+                     clientTags: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Bool {
         guard let subscription = session.subscription(for: room) else { return false }
         if room.modes.moderated && subscription.privileges.isEmpty { return false }
         announcePresence(session)
-        publish(RoomEvent(kind: kind, room: room, actor: session, text: text),
-                skipping: session.echoesOwnMessages ? nil : subscription)
+        var event = RoomEvent(kind: kind, room: room, actor: session, text: text)
+        event.clientTags = clientTags
+        publish(event, skipping: session.echoesOwnMessages ? nil : subscription)
+        return true
+    }
+
+    /// A new message id (for what a front sends outside the rings, such as IRC TAGMSG).
+    public func takeMessageID() -> MessageID {
+        defer { nextSerial += 1 }
+        return MessageID(epoch: idEpoch, serial: nextSerial)
+    }
+
+    /// Whether `room` may hear from `session` (a member, and voiced or better if the room is moderated).
+    public func maySpeak(_ session: Session, in room: Room) -> Bool {
+        guard let subscription = session.subscription(for: room) else { return false }
+        return !room.modes.moderated || !subscription.privileges.isEmpty
+    }
+
+    /// Sends `bytes` to every member of `room` that reads `format`, except `sender` unless it echoes its own
+    /// messages: for what a format carries outside the rings (IRC TAGMSG, seen only by clients with
+    /// message-tags). A member whose queue is over the share others may fill is skipped, never closed; the
+    /// return value is how many were skipped.
+    @discardableResult
+    public func sendOutsideRing(_ bytes: UnsafeRawBufferPointer, toMembersOf room: Room, reading format: Int, from sender: Session) -> Int {
+        var skipped = 0
+        for subscription in room.members where subscription.session.format == format {
+            let member = subscription.session
+            if member === sender && !sender.echoesOwnMessages { continue }
+            if !sendOutsideRing(bytes, to: member) { skipped += 1 }
+        }
+        return skipped
+    }
+
+    /// Sends `bytes` to one named session outside the rings, within the share others may fill of its queue;
+    /// false (nothing sent) if it is over that share or not named.
+    @discardableResult
+    public func sendOutsideRing(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool {
+        guard session.phase == .named, acceptsPrivate(bytes.count, into: session) else { return false }
+        enqueue(bytes, to: session)
+        return true
+    }
+
+    /// Changes the format a session reads; only possible while it reads no ring (in no room, none draining).
+    public func setFormat(_ format: Int, of session: Session) -> Bool {
+        guard format >= 0 && format < formats.count, session.subscriptions.isEmpty else { return false }
+        session.format = format
         return true
     }
 
@@ -369,10 +417,13 @@ public final class ChatHub {
     }
 
     /// A private message from `sender` to the online session named `name`.
-    public func sendPrivate(_ kind: PrivateKind, _ text: UnsafeRawBufferPointer, from sender: Session, to name: String) -> PrivateResult {
+    public func sendPrivate(_ kind: PrivateKind, _ text: UnsafeRawBufferPointer, from sender: Session, to name: String,
+                            clientTags: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> PrivateResult {
         guard let target = sessionsByName[Names.key(name)], target.phase == .named else { return .noSuchUser }
         privateBytes.removeAll(keepingCapacity: true)
-        target.front.renderPrivate(PrivateMessage(kind: kind, sender: sender, recipient: target, text: text, time: wallClock),
+        let id = takeMessageID()
+        target.front.renderPrivate(PrivateMessage(kind: kind, sender: sender, recipient: target, text: text, time: wallClock,
+                                                  id: id, clientTags: clientTags),
                                    into: &privateBytes)
         if !acceptsPrivate(privateBytes.count, into: target) {
             // Its queue is over the share others may fill: write it to its socket first (a target that
@@ -385,7 +436,7 @@ public final class ChatHub {
             }
         }
         privateBytes.withUnsafeBytes { enqueue($0, to: target) }
-        return .delivered(target)
+        return .delivered(target, id: id)
     }
 
     /// Sets a room's topic (the front checks who may).
@@ -675,6 +726,7 @@ public final class ChatHub {
         let room = event.room
         event.time = wallClock
         event.sequence = room.messageCount
+        event.id = takeMessageID()
         lastRanges.removeAll(keepingCapacity: true)
         var senderRange: Range<UInt64>?
         var senderWasAtHead = false
@@ -707,6 +759,8 @@ public final class ChatHub {
 
     /// Renders a room event in one format into a session's private output (a record only it sees).
     private func render(_ event: RoomEvent, format: Int, privatelyTo session: Session) {
+        var event = event
+        event.id = takeMessageID()
         record.removeAll(keepingCapacity: true)
         formats[format].render(event, into: &record)
         record.withUnsafeBytes { enqueue($0, to: session) }

@@ -23,6 +23,17 @@ public struct MemberPrivileges: OptionSet, Sendable {
 }
 
 /// Something that happened in a room, as every member's format renders it.
+/// A message's identity: the epoch of the hub that published it (its start, wall-clock milliseconds) and its
+/// serial number there. Unique as long as no two hubs of a deployment start in the same millisecond.
+public struct MessageID: Hashable, Sendable {
+    public var epoch: UInt64
+    public var serial: UInt64
+    public init(epoch: UInt64, serial: UInt64) {
+        self.epoch = epoch
+        self.serial = serial
+    }
+}
+
 public struct RoomEvent {
     public enum Kind {
         /// A message to the room (`text`).
@@ -64,6 +75,11 @@ public struct RoomEvent {
     public var time: UInt64
     /// The message's number in its room (the same in every ring of the room).
     public var sequence: UInt64
+    /// The message's identity (set by the hub when it publishes).
+    public var id = MessageID(epoch: 0, serial: 0)
+    /// Tags the sender attached for other clients (IRC client-only tags, `+key=value;…` as sent, already
+    /// checked by its front): opaque to the hub, valid only during the render call, empty for most messages.
+    public var clientTags = UnsafeRawBufferPointer(start: nil, count: 0)
 
     public init(kind: Kind, room: Room, actor: Session, text: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                 otherRoom: Room? = nil, previousName: String = "", target: Session? = nil, time: UInt64 = 0, sequence: UInt64 = 0) {
@@ -100,6 +116,9 @@ public struct PrivateMessage {
     /// The user's bytes, valid only during the render call.
     public let text: UnsafeRawBufferPointer
     public let time: UInt64
+    public let id: MessageID
+    /// As in `RoomEvent.clientTags`.
+    public let clientTags: UnsafeRawBufferPointer
 }
 
 /// A wire protocol as the engine and the hub see it. A front parses a session's framed input lines into hub

@@ -101,11 +101,13 @@ public final class Server: @unchecked Sendable {
         self.inheritedListeners = inheritedListeners
         self.inheritedIRCListeners = inheritedIRCListeners
         self.loop = try EventLoop()
-        // Formats by index: native, IRC plain, IRC with tags. A room makes a ring for one only when a reader of
-        // that format joins it.
-        self.hub = ChatHub(limits: config.chat, formats: [NativeFormat(), IRCFormat(tagged: false), IRCFormat(tagged: true)])
+        // Formats by index: native, IRC plain, IRC with server-time, IRC with message-tags. A room makes a ring
+        // for one only when a reader of that format joins it.
+        self.hub = ChatHub(limits: config.chat, formats: [NativeFormat(), IRCFormat(.plain), IRCFormat(.time), IRCFormat(.tags)])
+        // Message ids are this start's wall clock and a serial: unique across restarts of the deployment.
+        hub.idEpoch = Sys.realtimeMilliseconds()
         self.nativeFront = NativeFront(hub: hub, format: 0)
-        self.ircFront = IRCFront(hub: hub, plainFormat: 1, taggedFormat: 2)
+        self.ircFront = IRCFront(hub: hub, plainFormat: 1, timeFormat: 2, tagsFormat: 3)
         nativeFront.password = config.password
         ircFront.password = config.password
         ircFront.operators = config.operators

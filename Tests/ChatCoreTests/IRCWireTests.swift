@@ -72,6 +72,11 @@ final class IRCWireTests: XCTestCase {
         XCTAssertEqual(parseError(Array(("PRIVMSG #a :" + String(repeating: "x", count: 510 - 11)).utf8)), .tooLong)
         XCTAssertEqual(parseError(Array("PRIVMSG #a :nul\u{0}byte".utf8)), .forbiddenByte)
         XCTAssertEqual(parseError(Array(("@" + String(repeating: "a", count: 5000) + " PING x").utf8)), .tagsTooLong)
+        // The client's half of the tag space: 4094 bytes between `@` and the space fit, 4095 do not (the space
+        // then sits just past the scanned range, which an earlier parser took as the end of the tags).
+        XCTAssertNil(parseError(Array(("@+a=" + String(repeating: "v", count: 4094 - 3) + " PING x").utf8)))
+        XCTAssertEqual(parseError(Array(("@+a=" + String(repeating: "v", count: 4095 - 3) + " PING x").utf8)), .tagsTooLong)
+        XCTAssertEqual(parseError(Array(("@+a=" + String(repeating: "v", count: 4096 - 3) + " PING x").utf8)), .tagsTooLong)
         XCTAssertEqual(parseError(Array(":source-only".utf8)), .noCommand)
         XCTAssertEqual(parseError(Array("PR1VMSG x".utf8)), .invalidCommand)
     }
@@ -98,7 +103,7 @@ final class IRCWireTests: XCTestCase {
             var record: [UInt8] = []
             Array(text.utf8).withUnsafeBytes { raw in
                 IRCText.appendMessage(verb: IRCWords.privmsg, source: source, target: nil, targetName: Array("bob".utf8),
-                                      text: raw, action: false, time: nil, into: &record)
+                                      text: raw, action: false, tags: nil, into: &record)
             }
             let lines = record.split(separator: 10).map { Array($0) }
             var rebuilt: [UInt8] = []

@@ -3,11 +3,21 @@
 
 import ChatCore
 
-/// Renders room events as IRC lines. Two variants, so a message is rendered at most twice whatever the
-/// number of IRC members: `tagged` carries `@time=…` (server-time, message-tags), the plain one nothing.
+/// Renders room events as IRC lines. Three variants, so a message is rendered at most three times whatever
+/// the number of IRC members: `.plain` carries no tags, `.time` `@time=…` (server-time alone), `.tags` time,
+/// `msgid` and the sender's client-only tags (message-tags).
 public final class IRCFormat: RoomFormat {
-    public let tagged: Bool
-    public init(tagged: Bool) { self.tagged = tagged }
+    public enum Variant: Sendable { case plain, time, tags }
+    public let variant: Variant
+    public init(_ variant: Variant) { self.variant = variant }
+
+    func tags(of event: RoomEvent) -> IRCLineTags? {
+        switch variant {
+        case .plain: nil
+        case .time: IRCLineTags(time: event.time)
+        case .tags: IRCLineTags(time: event.time, id: event.id, client: event.clientTags)
+        }
+    }
 
     public func render(_ event: RoomEvent, into record: inout [UInt8]) {
         let room = event.room
@@ -16,7 +26,7 @@ public final class IRCFormat: RoomFormat {
         case .message, .action, .notice:
             let verb: [UInt8] = event.kind.isNotice ? IRCWords.notice : IRCWords.privmsg
             IRCText.appendMessage(verb: verb, source: IRCIdentity.source(of: actor), target: room, text: event.text,
-                                  action: event.kind.isAction, time: tagged ? event.time : nil, into: &record)
+                                  action: event.kind.isAction, tags: tags(of: event), into: &record)
         case .online, .joined:
             line(event, source: IRCIdentity.source(of: actor), "JOIN #\(room.name)", into: &record)
         case .left:
@@ -49,7 +59,7 @@ public final class IRCFormat: RoomFormat {
     }
 
     private func line(_ event: RoomEvent, source: [UInt8], _ rest: String, into record: inout [UInt8]) {
-        if tagged { IRCText.appendTimeTag(event.time, into: &record) }
+        tags(of: event)?.append(piece: 1, into: &record)
         record.append(UInt8(ascii: ":"))
         record.append(contentsOf: source)
         record.append(UInt8(ascii: " "))
@@ -110,17 +120,40 @@ public enum IRCIdentity {
 enum IRCText {
     static func string(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
 
-    static func appendTimeTag(_ time: UInt64, into record: inout [UInt8]) {
-        record.append(contentsOf: "@time=".utf8)
-        IRCTime.write(milliseconds: time, into: &record)
-        record.append(UInt8(ascii: " "))
+    /// `epoch-serial` in decimal, and `.N` for the Nth line (N ≥ 2) of a message split over several.
+    static func appendMessageID(_ id: MessageID, piece: Int, into record: inout [UInt8]) {
+        appendDecimal(id.epoch, into: &record)
+        record.append(UInt8(ascii: "-"))
+        appendDecimal(id.serial, into: &record)
+        if piece > 1 {
+            record.append(UInt8(ascii: "."))
+            appendDecimal(UInt64(piece), into: &record)
+        }
+    }
+
+    static func appendDecimal(_ value: UInt64, into record: inout [UInt8]) {
+        var divisor: UInt64 = 1
+        while value / divisor >= 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            record.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// The text of `msgid` for `id` (tests, replies built as strings).
+    public static func messageID(_ id: MessageID) -> String {
+        var bytes: [UInt8] = []
+        appendMessageID(id, piece: 1, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Appends `[@time] :source VERB #room :text` as one or more lines of at most 512 bytes (tags aside): a long
     /// native message is split at UTF-8 boundaries (at a space near the end when there is one), each piece a
     /// line of its own, all one record.
     static func appendMessage(verb: [UInt8], source: [UInt8], target room: Room?, targetName: [UInt8] = [],
-                              text: UnsafeRawBufferPointer, action: Bool, time: UInt64?, into record: inout [UInt8]) {
+                              text: UnsafeRawBufferPointer, action: Bool, tags: IRCLineTags?, into record: inout [UInt8]) {
         // No array is made per message: the target is `#` and the room's cached name, or the nick given.
         let name = room?.nameBytes ?? targetName
         let hash = room != nil ? 1 : 0
@@ -128,7 +161,9 @@ enum IRCText {
         let overhead = 1 + source.count + 1 + verb.count + 1 + hash + name.count + 2 + (action ? 9 : 0) + 2
         let space = max(16, IRCLimits.maxLineBytes - overhead)
         var start = 0
+        var piece = 0
         repeat {
+            piece += 1
             var end = min(text.count, start + space)
             if end < text.count {
                 // Never inside a UTF-8 sequence; at a space in the last 40 bytes if there is one.
@@ -137,7 +172,7 @@ enum IRCText {
                 while space > max(start + 1, end - 40) && text[space - 1] != UInt8(ascii: " ") { space -= 1 }
                 if space > max(start + 1, end - 40) { end = space }
             }
-            if let time { appendTimeTag(time, into: &record) }
+            tags?.append(piece: piece, into: &record)
             record.append(UInt8(ascii: ":"))
             record.append(contentsOf: source)
             record.append(UInt8(ascii: " "))
@@ -152,6 +187,27 @@ enum IRCText {
             record.append(contentsOf: IRCWords.crlf)
             start = end
         } while start < text.count
+    }
+}
+
+/// The tags of a line the server sends: `@time=…[;msgid=…][;client tags] `.
+struct IRCLineTags {
+    var time: UInt64
+    var id: MessageID?
+    var client = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    func append(piece: Int, into record: inout [UInt8]) {
+        record.append(contentsOf: "@time=".utf8)
+        IRCTime.write(milliseconds: time, into: &record)
+        if let id {
+            record.append(contentsOf: ";msgid=".utf8)
+            IRCText.appendMessageID(id, piece: piece, into: &record)
+        }
+        if client.count > 0 {
+            record.append(UInt8(ascii: ";"))
+            record.append(contentsOf: client)
+        }
+        record.append(UInt8(ascii: " "))
     }
 }
 
@@ -175,9 +231,10 @@ final class IRCSessionState {
 /// The IRC protocol for one hub.
 public final class IRCFront: Front {
     public unowned let hub: ChatHub
-    /// The hub's indexes of the plain and the tagged `IRCFormat`.
+    /// The hub's indexes of the plain, time-tagged and fully tagged `IRCFormat`s.
     public let plainFormat: Int
-    public let taggedFormat: Int
+    public let timeFormat: Int
+    public let tagsFormat: Int
     public var serverName = "chatd"
     public var networkName = "chatd"
     /// The server password (`password-file`), sent by clients with PASS.
@@ -190,10 +247,25 @@ public final class IRCFront: Front {
     public static let supportedCaps = ["server-time", "message-tags", "echo-message", "multi-prefix",
                                        "userhost-in-names", "away-notify", "cap-notify"]
 
-    public init(hub: ChatHub, plainFormat: Int, taggedFormat: Int) {
+    public init(hub: ChatHub, plainFormat: Int, timeFormat: Int, tagsFormat: Int) {
         self.hub = hub
         self.plainFormat = plainFormat
-        self.taggedFormat = taggedFormat
+        self.timeFormat = timeFormat
+        self.tagsFormat = tagsFormat
+    }
+
+    /// The format a session with these caps reads: message-tags gets every tag, server-time alone the time.
+    private func format(for caps: Set<String>) -> Int {
+        caps.contains("message-tags") ? tagsFormat : caps.contains("server-time") ? timeFormat : plainFormat
+    }
+
+    /// The tags of a line rendered now for `session` (outside the rings: replies to it, private messages).
+    private func lineTags(for session: Session, id: MessageID, time: UInt64, client: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> IRCLineTags? {
+        switch session.format {
+        case tagsFormat: IRCLineTags(time: time, id: id, client: client)
+        case timeFormat: IRCLineTags(time: time)
+        default: nil
+        }
     }
 
     private func state(_ session: Session) -> IRCSessionState {
@@ -278,11 +350,11 @@ public final class IRCFront: Front {
     }
 
     public func renderPrivate(_ message: PrivateMessage, into bytes: inout [UInt8]) {
-        let tagged = message.recipient.format == taggedFormat
         IRCText.appendMessage(verb: message.kind == .notice ? IRCWords.notice : IRCWords.privmsg,
                               source: IRCIdentity.source(of: message.sender), target: nil,
-                              targetName: message.recipient.nameBytes, text: message.text,
-                              action: message.kind == .action, time: tagged ? message.time : nil, into: &bytes)
+                              targetName: message.recipient.nameBytes, text: message.text, action: message.kind == .action,
+                              tags: lineTags(for: message.recipient, id: message.id, time: message.time, client: message.clientTags),
+                              into: &bytes)
     }
 
     public func renderMissed(_ count: Int, in room: Room, for session: Session, into bytes: inout [UInt8]) {
@@ -336,6 +408,9 @@ public final class IRCFront: Front {
                 if cap.hasPrefix("-") { state.caps.remove(String(cap.dropFirst())) } else { state.caps.insert(cap) }
             }
             session.echoesOwnMessages = state.caps.contains("echo-message")
+            // Before registration the format is chosen at 001. After it, tags apply at once to private lines,
+            // and to channel lines while the session is in no channel (a session reads one ring format).
+            if session.phase == .named { _ = hub.setFormat(format(for: state.caps), of: session) }
             send(session, ":\(serverName) CAP \(target) ACK :\(list)")
         case "END":
             state.negotiatingCaps = false
@@ -410,7 +485,7 @@ public final class IRCFront: Front {
         case .taken(nil): return numeric(session, "433", "\(nick) :Nickname is already in use")
         case .taken(let holder?): return numeric(session, "433", "\(nick) :Nickname is already in use (it looks like \(holder))")
         }
-        session.format = state.caps.contains("server-time") || state.caps.contains("message-tags") ? taggedFormat : plainFormat
+        session.format = format(for: state.caps)
         welcome(session)
     }
 
@@ -520,6 +595,7 @@ public final class IRCFront: Front {
         case .verb(.part): part(message, session)
         case .verb(.privmsg): privmsg(message, session, notice: false)
         case .verb(.notice): privmsg(message, session, notice: true)
+        case .verb(.tagmsg): tagmsg(message, session)
         case .verb(.topic): topic(message, session)
         case .verb(.names):
             guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
@@ -559,7 +635,9 @@ public final class IRCFront: Front {
             case .joined(let room):
                 // The joiner's own JOIN, then the topic and NAMES, in that order (private output goes first).
                 var own: [UInt8] = []
-                formatOf(session).render(RoomEvent(kind: .joined, room: room, actor: session, time: hub.wallClock), into: &own)
+                var event = RoomEvent(kind: .joined, room: room, actor: session, time: hub.wallClock)
+                event.id = hub.takeMessageID()
+                formatOf(session).render(event, into: &own)
                 hub.enqueue(own, to: session)
                 if !room.topic.isEmpty { topicReplies(room, session) }
                 names("#" + room.name, session)
@@ -615,13 +693,56 @@ public final class IRCFront: Front {
             if !notice { send(session, "FAIL \(verb) \(code) :Your message was not sent: \(problem)") }
             return
         }
+        if message.hasTags {
+            // Client-only tags go with the message to clients that negotiated message-tags (rare: built per message).
+            var tags: [UInt8] = []
+            if let problem = clientTags(of: message, into: &tags) {
+                if !notice { send(session, "FAIL \(verb) INVALID_TEXT :Your message was not sent: \(problem)") }
+                return
+            }
+            tags.withUnsafeBytes { deliver(message, kind: kind, privateKind: privateKind, text: text, clientTags: $0, session, notice: notice) }
+            return
+        }
+        deliver(message, kind: kind, privateKind: privateKind, text: text,
+                clientTags: UnsafeRawBufferPointer(start: nil, count: 0), session, notice: notice)
+    }
+
+    /// Whether `text` from `session` can be relayed as one line (`:nick!user@host PRIVMSG target :text` within
+    /// 512 bytes). A PRIVMSG that cannot gets 417 and is not sent: never cut, never split into lines the sender
+    /// did not write (IRC clients split long input themselves). A NOTICE, which gets no error reply, is sent
+    /// split over several lines, as a long native message is.
+    private func fitsOneLine(_ text: UnsafeRawBufferPointer, from session: Session, notice: Bool, action: Bool, targetBytes: Int) -> Bool {
+        let overhead = 1 + IRCIdentity.source(of: session).count + 1 + 7 + 1 + targetBytes + 2 + (action ? 9 : 0) + 2
+        if notice || overhead + text.count <= IRCLimits.maxLineBytes { return true }
+        numeric(session, "417", ":Your message was not sent: with your nick!user@host it would be over \(IRCLimits.maxLineBytes) bytes; at most \(max(0, IRCLimits.maxLineBytes - overhead)) bytes of text fit")
+        return false
+    }
+
+    /// The client-only tags of `message` (`+key[=value]` as sent, `;` between them) appended to `bytes`; a
+    /// problem if one holds a control character (escaped CR and LF are fine: they stay escaped on the wire).
+    private func clientTags(of message: IRCMessage, into bytes: inout [UInt8]) -> String? {
+        for tag in message.tags where tag.isClientOnly {
+            if TextCheck.problem(in: tag.escapedValue) != nil { return "the tag \(IRCText.string(tag.key)) holds a control character" }
+            if !bytes.isEmpty { bytes.append(UInt8(ascii: ";")) }
+            bytes.append(contentsOf: tag.key)
+            if tag.escapedValue.count > 0 {
+                bytes.append(UInt8(ascii: "="))
+                bytes.append(contentsOf: tag.escapedValue)
+            }
+        }
+        return nil
+    }
+
+    private func deliver(_ message: IRCMessage, kind: RoomEvent.Kind, privateKind: PrivateKind, text: UnsafeRawBufferPointer,
+                         clientTags: UnsafeRawBufferPointer, _ session: Session, notice: Bool) {
         // The common case, one channel target the session is in: found through the session's last target,
         // compared byte for byte, so a steady PRIVMSG stream makes no String and no name lookup.
         let state = state(session)
         if let room = state.lastTarget, room.nameBytes.count + 1 == message.parameter(0).count,
            message.parameter(0).first == UInt8(ascii: "#"), message.parameter(0).dropFirst().elementsEqual(room.nameBytes),
            session.isMember(of: room) {
-            if !hub.post(kind, text, from: session, in: room), !notice {
+            guard fitsOneLine(text, from: session, notice: notice, action: kind.isAction, targetBytes: room.nameBytes.count + 1) else { return }
+            if !hub.post(kind, text, from: session, in: room, clientTags: clientTags), !notice {
                 numeric(session, "404", "#\(room.name) :Cannot send to channel")
             }
             return
@@ -630,19 +751,21 @@ public final class IRCFront: Front {
             if let name = channelName(target) {
                 guard let room = hub.room(named: name) else { if !notice { numeric(session, "403", "\(target) :No such channel") }; continue }
                 if session.isMember(of: room) { state.lastTarget = room }
-                if !hub.post(kind, text, from: session, in: room), !notice {
+                guard fitsOneLine(text, from: session, notice: notice, action: kind.isAction, targetBytes: room.nameBytes.count + 1) else { continue }
+                if !hub.post(kind, text, from: session, in: room, clientTags: clientTags), !notice {
                     numeric(session, "404", "\(target) :Cannot send to channel")
                 }
             } else {
-                switch hub.sendPrivate(privateKind, text, from: session, to: String(target)) {
-                case .delivered(let recipient):
+                if let recipient = hub.session(named: String(target)), recipient.phase == .named,
+                   !fitsOneLine(text, from: session, notice: notice, action: kind.isAction, targetBytes: recipient.nameBytes.count) { continue }
+                switch hub.sendPrivate(privateKind, text, from: session, to: String(target), clientTags: clientTags) {
+                case .delivered(let recipient, let id):
                     if !notice, let away = recipient.awayMessage { numeric(session, "301", "\(recipient.name ?? "?") :\(away)") }
                     if session.echoesOwnMessages {
                         var echo: [UInt8] = []
-                        let tagged = session.format == taggedFormat
                         IRCText.appendMessage(verb: notice ? IRCWords.notice : IRCWords.privmsg, source: IRCIdentity.source(of: session),
                                               target: nil, targetName: recipient.nameBytes, text: text, action: kind.isAction,
-                                              time: tagged ? hub.wallClock : nil, into: &echo)
+                                              tags: lineTags(for: session, id: id, time: hub.wallClock, client: clientTags), into: &echo)
                         hub.enqueue(echo, to: session)
                     }
                 case .noSuchUser: if !notice { numeric(session, "401", "\(target) :No such nick/channel") }
@@ -650,6 +773,37 @@ public final class IRCFront: Front {
                     if !notice { send(session, ":\(serverName) NOTICE \(nick(session)) :*** \(recipient.name ?? "?") is not reading fast enough; your message was not delivered") }
                 }
             }
+        }
+    }
+
+    /// `TAGMSG target`: client-only tags without text, for clients that negotiated message-tags (typing
+    /// notifications, reactions). It goes outside the rings, rendered once, to the channel's members that read
+    /// the tags format (a member whose queue is full is skipped: such tags are ephemeral), or to one user.
+    private func tagmsg(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "461", "TAGMSG :Not enough parameters") }
+        var tags: [UInt8] = []
+        if let problem = clientTags(of: message, into: &tags) {
+            return send(session, "FAIL TAGMSG INVALID_TEXT :Your tags were not sent: \(problem)")
+        }
+        guard !tags.isEmpty else { return }  // nothing a recipient may see
+        let target = message.parameterString(0)
+        let id = hub.takeMessageID()
+        var line: [UInt8] = []
+        tags.withUnsafeBytes { IRCLineTags(time: hub.wallClock, id: id, client: $0).append(piece: 1, into: &line) }
+        line.append(UInt8(ascii: ":"))
+        line.append(contentsOf: IRCIdentity.source(of: session))
+        if let name = channelName(Substring(target)) {
+            guard let room = hub.room(named: name) else { return numeric(session, "403", "\(target) :No such channel") }
+            guard hub.maySpeak(session, in: room) else { return numeric(session, "404", "#\(room.name) :Cannot send to channel") }
+            line.append(contentsOf: " TAGMSG #\(room.name)\r\n".utf8)
+            line.withUnsafeBytes { _ = hub.sendOutsideRing($0, toMembersOf: room, reading: tagsFormat, from: session) }
+        } else {
+            guard let recipient = hub.session(named: target), recipient.phase == .named else {
+                return numeric(session, "401", "\(target) :No such nick/channel")
+            }
+            line.append(contentsOf: " TAGMSG \(recipient.name ?? target)\r\n".utf8)
+            if recipient.format == tagsFormat && recipient !== session { line.withUnsafeBytes { _ = hub.sendOutsideRing($0, to: recipient) } }
+            if session.echoesOwnMessages && session.format == tagsFormat { hub.enqueue(line, to: session) }
         }
     }
 

@@ -85,9 +85,9 @@ public struct IRCMessage {
             var space = 1
             let limit = min(end, 1 + maxTagDataBytes + 1)  // never scan past what could be allowed
             while space < limit && line[space] != ASCII.space { space += 1 }
-            guard space < end, line[space] == ASCII.space else {
-                throw space - 1 > maxTagDataBytes ? .tagsTooLong : .noCommand
-            }
+            // The space may sit just past the scanned range: then the tag data is one byte over the limit.
+            guard space - 1 <= maxTagDataBytes else { throw .tagsTooLong }
+            guard space < end, line[space] == ASCII.space else { throw .noCommand }
             tags = IRCSpan(1, space)
             bodyStart = space + 1
             i = bodyStart
