@@ -530,6 +530,12 @@ public final class ChatHub {
         if let nameKey = target.nameKey, room.invited.count < 1000 { room.invited.insert(nameKey) }
     }
 
+    /// Calls `body` with every room `session` is invited to and not a member of (a scan of all rooms).
+    public func forEachRoom(inviting session: Session, _ body: (Room) -> Void) {
+        guard let key = session.nameKey else { return }
+        for room in rooms.values where room.invited.contains(key) && !session.isMember(of: room) { body(room) }
+    }
+
     /// Removes `target` from `room` on an operator's behalf; everyone there, the target included, is told.
     public func kick(_ target: Session, from room: Room, by session: Session, reason text: UnsafeRawBufferPointer) -> Bool {
         guard let subscription = target.subscription(for: room) else { return false }

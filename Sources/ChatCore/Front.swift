@@ -135,6 +135,8 @@ public protocol Front: AnyObject {
     func render(_ notice: ServerNotice, for session: Session?) -> [UInt8]
 
     func renderPrivate(_ message: PrivateMessage, into bytes: inout [UInt8])
+    /// `inviter` invites `session` to `room` (IRC INVITE).
+    func renderInvite(from inviter: Session, to room: Room, for session: Session, into bytes: inout [UInt8])
     func renderMissed(_ count: Int, in room: Room, for session: Session, into bytes: inout [UInt8])
     /// The last line to a session dropped because its queue overflowed.
     func renderDropped(reason: String, for session: Session, into bytes: inout [UInt8])

@@ -34,7 +34,27 @@ SERVER_NAME = "My.Little.Server"
 # Test node id (or a parametrized test's id without "[...]") -> ("skip" or "xfail", reason).
 # "skip" does not run the test; "xfail" runs it and fails the run if it passes. Keep a reason a
 # reader can check: what chatd does instead, and why.
-EXPECTED: Dict[str, Tuple[str, str]] = {}
+EXPECTED: Dict[str, Tuple[str, str]] = {
+    # labeled-response: chatd does not offer it yet (issue 11 brings batches with chathistory); irctest
+    # skips these two because the cap is refused.
+    "irctest/server_tests/join.py::JoinTestCase::testJoinPartiallyInvalidLabeledResponse": (
+        "skip", "labeled-response is not offered: chatd does not label replies yet"),
+    "irctest/server_tests/echo_message.py::EchoMessageTestCase::testDirectMessageEcho": (
+        "skip", "needs labeled-response, which chatd does not offer yet (echo-message itself is tested by the rest of echo_message)"),
+    # irctest skips these itself for every server: servers disagree on WHO matching user names and real
+    # names (chatd's masks match nick, host and real name; see docs/IRC.md).
+    "irctest/server_tests/who.py::WhoTestCase::testWhoUsernameRealName": (
+        "skip", "irctest's own skip: 'Not consistently implemented' across servers"),
+    "irctest/server_tests/who.py::WhoTestCase::testWhoRealNameSpaces": (
+        "skip", "irctest's own skip: 'Not consistently implemented' across servers"),
+    # These run the server under libfaketime to move its clock; chatd reads time with clock_gettime
+    # through vDSO, which libfaketime does not intercept, so the controller refuses faketime. LIST's
+    # C and T filters are not offered (ISUPPORT ELIST=MNU).
+    "irctest/server_tests/list.py::FaketimeListTestCase::testListCreationTime": (
+        "skip", "needs faketime, which chatd's clock reads do not go through; ELIST C is not offered"),
+    "irctest/server_tests/list.py::FaketimeListTestCase::testListTopicTime": (
+        "skip", "needs faketime, which chatd's clock reads do not go through; ELIST T is not offered"),
+}
 
 # Lifts the limits that would turn irctest's connection pattern into refusals, and the delays that
 # would only slow it down. All are chatd's ordinary settings (chatd --help).

@@ -220,6 +220,10 @@ final class IRCSessionState {
     var passwordGiven: [UInt8]?
     var negotiatingCaps = false
     var caps: Set<String> = []
+    /// Wall-clock milliseconds of the last PRIVMSG/NOTICE (or registration): WHOIS idle time.
+    var lastSpokeAt: UInt64 = 0
+    /// Wall-clock milliseconds of registration (WHOIS signon time).
+    var registeredAt: UInt64 = 0
     /// User mode +i: hidden from WHO masks, NAMES and WHOIS channels of users who share no channel with it.
     var invisible = false
     /// The room of the last channel PRIVMSG/NOTICE, for the fast path (weak: it may be retired).
@@ -244,8 +248,11 @@ public final class IRCFront: Front {
     /// A client quiet this long is sent a PING; one that does not answer within `pingTimeout` more is closed.
     public var pingInterval: UInt64 = 120_000_000_000
     public var pingTimeout: UInt64 = 60_000_000_000
-    public static let supportedCaps = ["server-time", "message-tags", "echo-message", "multi-prefix",
+    public static let supportedCaps = ["server-time", "message-tags", "echo-message", "multi-prefix", "batch",
                                        "userhost-in-names", "away-notify", "cap-notify"]
+    /// Most targets of one command (ISUPPORT TARGMAX); more get 407 and are not processed. JOIN and PART are
+    /// bounded by the rooms a session may be in and the line length.
+    static let maxTargets = 4
 
     public init(hub: ChatHub, plainFormat: Int, timeFormat: Int, tagsFormat: Int) {
         self.hub = hub
@@ -355,6 +362,12 @@ public final class IRCFront: Front {
                               targetName: message.recipient.nameBytes, text: message.text, action: message.kind == .action,
                               tags: lineTags(for: message.recipient, id: message.id, time: message.time, client: message.clientTags),
                               into: &bytes)
+    }
+
+    public func renderInvite(from inviter: Session, to room: Room, for session: Session, into bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: IRCIdentity.source(of: inviter))
+        bytes.append(contentsOf: " INVITE \(session.name ?? "*") #\(room.name)\r\n".utf8)
     }
 
     public func renderMissed(_ count: Int, in room: Room, for session: Session, into bytes: inout [UInt8]) {
@@ -490,6 +503,8 @@ public final class IRCFront: Front {
     }
 
     private func welcome(_ session: Session) {
+        state(session).lastSpokeAt = hub.wallClock
+        state(session).registeredAt = hub.wallClock
         let nick = nick(session)
         numeric(session, "001", ":Welcome to the \(networkName) IRC network, \(nick)")
         numeric(session, "002", ":Your host is \(serverName), running chatd")
@@ -497,8 +512,19 @@ public final class IRCFront: Front {
         numeric(session, "004", "\(serverName) chatd io ntmsiklov")
         let tokens = ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=,k,l,imnst",
                       "NICKLEN=\(Names.maxBytes)", "CHANNELLEN=\(Names.maxBytes + 1)", "TOPICLEN=\(EmbeddedText.maxBytes * 2)",
-                      "NETWORK=\(networkName)", "LINELEN=\(IRCLimits.maxLineBytes)", "UTF8ONLY"]
-        numeric(session, "005", tokens.joined(separator: " ") + " :are supported by this server")
+                      "NETWORK=\(networkName)", "LINELEN=\(IRCLimits.maxLineBytes)", "UTF8ONLY", "ELIST=MNU",
+                      "TARGMAX=JOIN:,PART:,KICK:\(Self.maxTargets),NAMES:\(Self.maxTargets),PRIVMSG:\(Self.maxTargets),NOTICE:\(Self.maxTargets),TAGMSG:1,WHOIS:1",
+                      "WHOX"]
+        // As many 005 lines as it takes to keep each well within 512 bytes whatever the nick's length.
+        var line: [String] = []
+        for token in tokens {
+            if !line.isEmpty && (line + [token]).joined(separator: " ").utf8.count > 200 {
+                numeric(session, "005", line.joined(separator: " ") + " :are supported by this server")
+                line = []
+            }
+            line.append(token)
+        }
+        if !line.isEmpty { numeric(session, "005", line.joined(separator: " ") + " :are supported by this server") }
         lusers(session, now: 0)
         numeric(session, "422", ":MOTD File is missing")
     }
@@ -549,15 +575,42 @@ public final class IRCFront: Front {
         if !channels.isEmpty { numeric(session, "319", "\(name) :\(channels.joined(separator: " "))") }
         numeric(session, "312", "\(name) \(serverName) :chatd")
         if member.isOperator { numeric(session, "313", "\(name) :is an IRC operator") }
+        if let state = member.frontState as? IRCSessionState {
+            numeric(session, "317", "\(name) \(idleSeconds(member)) \(state.registeredAt / 1000) :seconds idle, signon time")
+        }
         if let away = member.awayMessage { numeric(session, "301", "\(name) :\(away)") }
         numeric(session, "318", "\(name) :End of /WHOIS list")
     }
 
-    private func list(_ message: IRCMessage, _ session: Session) {
+    /// `LIST [item{,item}]`: items are channel names, masks (`*`, `?`), `!mask` (not matching), `>N` and `<N`
+    /// (more or fewer users): ISUPPORT ELIST=MNU. A channel is listed if it matches every condition and, when
+    /// names or masks are given, one of them.
+    private func list(_ message: IRCMessage, _ session: Session, now: UInt64) {
         numeric(session, "321", "Channel :Users  Name")
-        let wanted = message.parameterCount >= 1 ? Set(message.parameterString(0).split(separator: ",").map { Names.key(String($0.dropFirst())) }) : nil
-        for room in hub.sortedRooms where (wanted == nil || wanted!.contains(Names.key(room.name)))
-            && room.memberCount > 0 && (!room.modes.secret || session.isMember(of: room)) {
+        var names: Set<String> = []
+        var masks: [[UInt8]] = []
+        var exclusions: [[UInt8]] = []
+        var moreThan = -1
+        var fewerThan = Int.max
+        if message.parameterCount >= 1 {
+            for item in message.parameterString(0).split(separator: ",") {
+                if item.hasPrefix(">"), let count = Int(item.dropFirst()), count >= 0 { moreThan = max(moreThan, count) }
+                else if item.hasPrefix("<"), let count = Int(item.dropFirst()), count >= 0 { fewerThan = min(fewerThan, count) }
+                else if item.hasPrefix("!") { exclusions.append(Array(item.dropFirst().lowercased().utf8)) }
+                else if item.contains("*") || item.contains("?") { masks.append(Array(item.lowercased().utf8)) }
+                else { names.insert(Names.key(String(item.hasPrefix("#") ? item.dropFirst() : item))) }
+            }
+        }
+        var scanned = 0
+        defer { for _ in 0..<(scanned / 1000) { _ = session.bucket.take(now: now) } }
+        for room in hub.sortedRooms where room.memberCount > 0 && (!room.modes.secret || session.isMember(of: room)) {
+            scanned += 1
+            guard room.memberCount > moreThan && room.memberCount < fewerThan else { continue }
+            let shown = Array(("#" + room.name).lowercased().utf8)
+            if !names.isEmpty || !masks.isEmpty {
+                guard names.contains(Names.key(room.name)) || masks.contains(where: { IRCNames.glob($0, matches: shown) }) else { continue }
+            }
+            if exclusions.contains(where: { IRCNames.glob($0, matches: shown) }) { continue }
             numeric(session, "322", "#\(room.name) \(room.memberCount) :\(room.topic)")
         }
         numeric(session, "323", ":End of /LIST")
@@ -599,13 +652,19 @@ public final class IRCFront: Front {
         case .verb(.topic): topic(message, session)
         case .verb(.names):
             guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
-            for name in message.parameterString(0).split(separator: ",") { names(String(name), session) }
+            let list = message.parameterString(0)
+            let targets = list.split(separator: ",")
+            for (index, name) in targets.enumerated() {
+                guard index < Self.maxTargets else { numeric(session, "407", "\(name) :Too many targets: at most \(Self.maxTargets)"); continue }
+                names(String(name), session, end: false)
+            }
+            numeric(session, "366", "\(list) :End of /NAMES list")
         case .verb(.who): who(message, session, now: now)
         case .verb(.mode): mode(message, session)
         case .verb(.whois): whois(message, session)
         case .verb(.kick): kick(message, session)
         case .verb(.invite): invite(message, session)
-        case .verb(.list): list(message, session)
+        case .verb(.list): list(message, session, now: now)
         case .verb(.away): away(message, session)
         case .verb(.lusers): lusers(session, now: now)
         case .verb(.oper): oper(message, session, now: now)
@@ -735,6 +794,7 @@ public final class IRCFront: Front {
 
     private func deliver(_ message: IRCMessage, kind: RoomEvent.Kind, privateKind: PrivateKind, text: UnsafeRawBufferPointer,
                          clientTags: UnsafeRawBufferPointer, _ session: Session, notice: Bool) {
+        state(session).lastSpokeAt = hub.wallClock
         // The common case, one channel target the session is in: found through the session's last target,
         // compared byte for byte, so a steady PRIVMSG stream makes no String and no name lookup.
         let state = state(session)
@@ -747,7 +807,11 @@ public final class IRCFront: Front {
             }
             return
         }
-        for target in message.parameterString(0).split(separator: ",") {
+        for (index, target) in message.parameterString(0).split(separator: ",").enumerated() {
+            guard index < Self.maxTargets else {
+                if !notice { numeric(session, "407", "\(target) :Too many targets: at most \(Self.maxTargets); not sent there") }
+                continue
+            }
             if let name = channelName(target) {
                 guard let room = hub.room(named: name) else { if !notice { numeric(session, "403", "\(target) :No such channel") }; continue }
                 if session.isMember(of: room) { state.lastTarget = room }
@@ -833,12 +897,12 @@ public final class IRCFront: Front {
         hub.setTopic(text, by: session, in: room)
     }
 
-    private func names(_ target: String, _ session: Session) {
+    private func names(_ target: String, _ session: Session, end: Bool = true) {
         if let name = channelName(Substring(target)), let room = hub.room(named: name) {
             var names: [String] = []
             let userhost = state(session).caps.contains("userhost-in-names")
             let asMember = session.isMember(of: room)
-            if room.modes.secret && !asMember { return numeric(session, "366", "\(target) :End of /NAMES list") }
+            if room.modes.secret && !asMember { return end ? numeric(session, "366", "\(target) :End of /NAMES list") : () }
             hub.forEachMember(of: room) { member, privileges in
                 if !asMember && self.isInvisible(member) { return }
                 let shown = userhost ? String(decoding: IRCIdentity.source(of: member), as: UTF8.self) : (member.name ?? "?")
@@ -856,18 +920,55 @@ public final class IRCFront: Front {
             }
             if !line.isEmpty { numeric(session, "353", prefix + line) }
         }
-        numeric(session, "366", "\(target) :End of /NAMES list")
+        if end { numeric(session, "366", "\(target) :End of /NAMES list") }
+    }
+
+    /// WHOX (`WHO mask %fields[,token]`): which fields a 354 reply carries, and the client's token.
+    struct WhoxRequest {
+        var fields: Set<Character>
+        var token: String
     }
 
     private func who(_ message: IRCMessage, _ session: Session, now: UInt64) {
         let mask = message.parameterCount >= 1 ? message.parameterString(0) : "*"
-        if let name = channelName(Substring(mask)), let room = hub.room(named: name) {
-            hub.forEachMember(of: room) { member, privileges in
-                let flags = whoFlags(member) + prefix(privileges, for: session)
-                numeric(session, "352", "#\(room.name) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
+        var whox: WhoxRequest?
+        if message.parameterCount >= 2, message.parameterString(1).hasPrefix("%") {
+            let spec = message.parameterString(1).dropFirst()
+            let parts = spec.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            let token = parts.count > 1 ? String(parts[1].prefix(3)) : ""
+            whox = WhoxRequest(fields: Set(parts.first ?? ""), token: token.allSatisfy(\.isNumber) ? token : "0")
+        }
+        func whoLine(_ member: Session, _ room: Room?, _ privileges: MemberPrivileges) {
+            let flags = whoFlags(member) + (room == nil ? "" : prefix(privileges, for: session))
+            let channel = room.map { "#" + $0.name } ?? "*"
+            guard let whox else {
+                return numeric(session, "352", "\(channel) \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
             }
+            // The fields in WHOX's fixed order, whatever order they were asked in; the real name last, as trailing.
+            var fields: [String] = []
+            for letter in "tcuihsnfdlao" where whox.fields.contains(letter) {
+                switch letter {
+                case "t": fields.append(whox.token.isEmpty ? "0" : whox.token)
+                case "c": fields.append(channel)
+                case "u": fields.append(IRCIdentity.user(of: member))
+                case "i": fields.append(member.frontState is IRCSessionState ? IRCIdentity.host(of: member) : "255.255.255.255")
+                case "h": fields.append(IRCIdentity.host(of: member))
+                case "s": fields.append(serverName)
+                case "n": fields.append(member.name ?? "?")
+                case "f": fields.append(flags)
+                case "d": fields.append("0")
+                case "l": fields.append(String(idleSeconds(member)))
+                case "a": fields.append("0")  // no accounts
+                default: fields.append("n/a")  // "o": no op levels
+                }
+            }
+            if whox.fields.contains("r") { fields.append(":" + realName(member)) }
+            numeric(session, "354", fields.joined(separator: " "))
+        }
+        if let name = channelName(Substring(mask)), let room = hub.room(named: name) {
+            hub.forEachMember(of: room) { member, privileges in whoLine(member, room, privileges) }
         } else if let member = hub.session(named: mask), member.phase == .named {
-            whoLine(member, session)
+            whoLine(member, nil, [])
         } else if mask.contains("*") || mask.contains("?") {
             // A mask matches a nick, a host or a real name (case-insensitively); at most `maxListedNames` × 5 lines.
             // Scanning every user is the expensive WHO: it costs one more line of the sender's rate budget per
@@ -882,7 +983,7 @@ public final class IRCFront: Front {
                 if isInvisible(member) && member !== session && !sharesRoom(member, session) { return true }
                 let fields = [member.name ?? "", IRCIdentity.host(of: member), realName(member)]
                 if fields.contains(where: { IRCNames.glob(pattern, matches: Array($0.lowercased().utf8)) }) {
-                    whoLine(member, session)
+                    whoLine(member, nil, [])
                     shown += 1
                 }
                 return shown < hub.limits.maxListedNames * 5
@@ -902,9 +1003,10 @@ public final class IRCFront: Front {
         member.rooms.contains { session.isMember(of: $0) }
     }
 
-    private func whoLine(_ member: Session, _ session: Session) {
-        let flags = whoFlags(member)
-        numeric(session, "352", "* \(IRCIdentity.user(of: member)) \(IRCIdentity.host(of: member)) \(serverName) \(member.name ?? "?") \(flags) :0 \(realName(member))")
+    /// Seconds since the user last sent a message (or registered), for WHOX `l` and WHOIS 317.
+    private func idleSeconds(_ member: Session) -> UInt64 {
+        guard let state = member.frontState as? IRCSessionState else { return 0 }
+        return hub.wallClock > state.lastSpokeAt ? (hub.wallClock - state.lastSpokeAt) / 1000 : 0
     }
 
     private func realName(_ session: Session) -> String {
@@ -1088,22 +1190,30 @@ public final class IRCFront: Front {
         return difference == 0
     }
 
+    /// `KICK #chan nick[,nick…] [:reason]`, or `KICK #a,#b nick1,nick2` pairing channels and nicks (RFC 2812
+    /// §3.2.8). Each removal is its own KICK line; at most `maxTargets` of them per command.
     private func kick(_ message: IRCMessage, _ session: Session) {
         guard message.parameterCount >= 2 else { return numeric(session, "461", "KICK :Not enough parameters") }
-        let target = message.parameterString(0)
-        guard let name = channelName(Substring(target)), let room = hub.room(named: name) else {
-            return numeric(session, "403", "\(target) :No such channel")
-        }
-        guard session.isMember(of: room) else { return numeric(session, "442", "\(target) :You're not on that channel") }
-        guard hub.privileges(of: session, in: room).contains(.op) else {
-            return numeric(session, "482", "#\(room.name) :You're not channel operator")
+        let channels = message.parameterString(0).split(separator: ",")
+        let nicks = message.parameterString(1).split(separator: ",")
+        guard !channels.isEmpty, !nicks.isEmpty, channels.count == 1 || channels.count == nicks.count else {
+            return numeric(session, "461", "KICK :Give one channel, or as many channels as nicks")
         }
         // Without a comment the kicker's nick is the comment, as RFC 2812 §3.2.8 says.
         let given = message.parameterCount >= 3 && message.parameter(2).count > 0
         let reason = given ? message.parameter(2) : UnsafeRawBufferPointer(start: nil, count: 0)
         if let problem = IRCNames.textProblem(reason) { return send(session, "FAIL KICK INVALID_TEXT :Nobody was kicked: \(problem)") }
         let defaultReason = Array(nick(session).utf8)
-        for nickName in message.parameterString(1).split(separator: ",") {
+        for (index, nickName) in nicks.enumerated() {
+            guard index < Self.maxTargets else { numeric(session, "407", "\(nickName) :Too many targets: at most \(Self.maxTargets)"); continue }
+            let target = channels.count == 1 ? channels[0] : channels[index]
+            guard let name = channelName(target), let room = hub.room(named: name) else {
+                numeric(session, "403", "\(target) :No such channel"); continue
+            }
+            guard session.isMember(of: room) else { numeric(session, "442", "\(target) :You're not on that channel"); continue }
+            guard hub.privileges(of: session, in: room).contains(.op) else {
+                numeric(session, "482", "#\(room.name) :You're not channel operator"); continue
+            }
             guard let member = hub.session(named: String(nickName)), member.phase == .named else {
                 numeric(session, "401", "\(nickName) :No such nick/channel"); continue
             }
@@ -1116,6 +1226,11 @@ public final class IRCFront: Front {
     }
 
     private func invite(_ message: IRCMessage, _ session: Session) {
+        if message.parameterCount == 0 {
+            // The channels the session is invited to and has not joined yet.
+            hub.forEachRoom(inviting: session) { room in numeric(session, "336", "#\(room.name)") }
+            return numeric(session, "337", ":End of /INVITE list")
+        }
         guard message.parameterCount >= 2 else { return numeric(session, "461", "INVITE :Not enough parameters") }
         let nickName = message.parameterString(0)
         let target = message.parameterString(1)
@@ -1132,10 +1247,10 @@ public final class IRCFront: Front {
         if member.isMember(of: room) { return numeric(session, "443", "\(memberName) #\(room.name) :is already on channel") }
         hub.invite(member, to: room)
         numeric(session, "341", "\(memberName) #\(room.name)")
-        if member.frontState is IRCSessionState {
-            send(member, ":" + String(decoding: IRCIdentity.source(of: session), as: UTF8.self) + " INVITE \(memberName) #\(room.name)")
-        } else {
-            hub.enqueue(Array("SYS Invite: \(nick(session)) invites you to #\(room.name); /join #\(room.name)\n".utf8), to: member)
+        var line: [UInt8] = []
+        member.front.renderInvite(from: session, to: room, for: member, into: &line)
+        if !line.withUnsafeBytes({ hub.sendOutsideRing($0, to: member) }) {
+            send(session, ":\(serverName) NOTICE \(nick(session)) :*** \(memberName) is not reading fast enough: the invitation holds, but they were not told")
         }
     }
 

@@ -274,6 +274,10 @@ public final class NativeFront: Front {
         bytes.append(contentsOf: "SYS Missed: \(count) lines in #\(room.name); you were reading too slowly\n".utf8)
     }
 
+    public func renderInvite(from inviter: Session, to room: Room, for session: Session, into bytes: inout [UInt8]) {
+        bytes.append(contentsOf: "SYS Invite: \(inviter.name ?? "?") invites you to #\(room.name); /join #\(room.name)\n".utf8)
+    }
+
     public func renderDropped(reason: String, for session: Session, into bytes: inout [UInt8]) {
         bytes.append(contentsOf: (NativeVocabulary.errorLine(.queueOverflow, reason) + "\n").utf8)
     }
