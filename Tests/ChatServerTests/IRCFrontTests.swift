@@ -1,6 +1,7 @@
 // The IRC front over loopback: an IRC client and a native client in one room see each other.
 
 @testable import ChatServer
+import ChatCore
 import ChatSys
 import Foundation
 import XCTest
@@ -239,5 +240,147 @@ final class IRCFrontTests: XCTestCase {
         XCTAssertEqual(try lena.expectIRC(prefix: ":chatd 311"), ":chatd 311 lena lena ~lena 127.0.0.1 * :lena", "the real name falls back to the username")
         let rest = try lena.expectIRC(prefix: ":chatd 318")
         XCTAssertFalse(lena.received.contains { $0.contains("\u{1B}") } || rest.contains("\u{1B}"), "no ESC came back")
+    }
+}
+
+// Operators, invisibility, message tags and the limits of relaying, over loopback.
+extension IRCFrontTests {
+    func testAnOperatorKillsANativeUserWhoIsToldWhyAndOthersSeeItLeave() throws {
+        let (server, ircPort) = try ircServer { config in config.operators = [Names.key("boss"): Array("s3cret pass".utf8)] }
+        defer { server.stop() }
+        let alice = try LineClient.named("alice", port: server.port)
+        let nadia = try LineClient.named("nadia", port: server.port)
+        let boss = try register("boss", port: ircPort)
+
+        boss.send("KILL alice :spam\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 481 "), ":chatd 481 boss :Permission Denied- You're not an IRC operator")
+        boss.send("OPER boss s3cret\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 464 "), ":chatd 464 boss :Password incorrect")
+        boss.send("OPER nobody s3cret pass\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 464 "), ":chatd 464 boss :Password incorrect", "an unknown name reads the same")
+        boss.send("OPER BOSS :s3cret pass\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":boss MODE"), ":boss MODE boss :+o")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 381 "), ":chatd 381 boss :You are now an IRC operator")
+        boss.send("WHOIS boss\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 313 "), ":chatd 313 boss boss :is an IRC operator")
+        boss.send("WHO boss\r\n")
+        XCTAssertTrue(try boss.expectIRC(prefix: ":chatd 352 ").contains(" boss H* :0 "), "WHO marks operators with *")
+        boss.send("LUSERS\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 252 "), ":chatd 252 boss 1 :operator(s) online")
+
+        boss.send("KILL alice :spam\r\n")
+        XCTAssertEqual(try alice.expectClose().last, "ERR killed disconnected by server operator boss: spam")
+        XCTAssertEqual(try nadia.expect(prefix: "SYS #lobby Offline"), "SYS #lobby Offline: alice (Killed (boss (spam)))")
+        XCTAssertNil(server.server.hub.session(named: "alice"))
+
+        boss.send("MODE boss -o\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":boss MODE"), ":boss MODE boss :-o")
+        boss.send("KILL nadia\r\n")
+        XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 481 "), ":chatd 481 boss :Permission Denied- You're not an IRC operator")
+    }
+
+    func testOperatorsAreRefusedWhenNoneAreConfigured() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let eve = try register("eve", port: ircPort)
+        eve.send("OPER eve guess\r\n")
+        XCTAssertEqual(try eve.expectIRC(prefix: ":chatd 491 "), ":chatd 491 eve :No operators are configured on this server")
+    }
+
+    func testTheOperatorFileIsCheckedWhenRead() throws {
+        func file(_ contents: String) throws -> String {
+            let path = NSTemporaryDirectory() + "chatd-opers-\(UUID().uuidString)"
+            try contents.write(toFile: path, atomically: true, encoding: .utf8)
+            addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+            return path
+        }
+        var config = ServerConfig()
+        try config.apply(key: "oper-file", value: try file("# operators\n\nboss  two words\r\n  Mia\tx\n"))
+        XCTAssertEqual(config.operators, [Names.key("boss"): Array("two words".utf8), Names.key("mia"): Array("x".utf8)])
+        for (contents, problem) in [("boss\n", "line 1: expected NAME PASSWORD"), ("ok pw\nbad!name pw\n", "line 2: bad!name is not a valid name"),
+                                    ("boss a\nBOSS b\n", "line 2: BOSS is listed twice"),
+                                    ("boss " + String(repeating: "p", count: 256) + "\n", "the password must be 1-255 bytes")] {
+            XCTAssertThrowsError(try config.apply(key: "oper-file", value: try file(contents))) { error in
+                XCTAssertTrue("\(error)".contains(problem), "\(error) should say \(problem)")
+            }
+        }
+    }
+
+    func testInvisibleUsersHideFromMasksButNotFromThoseWhoShareAChannel() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let evan = try register("evan", port: ircPort)
+        let shiv = try register("shiv", port: ircPort)
+        evan.send("MODE evan +i\r\nMODE evan\r\n")
+        XCTAssertEqual(try evan.expectIRC(prefix: ":evan MODE"), ":evan MODE evan :+i")
+        XCTAssertEqual(try evan.expectIRC(prefix: ":chatd 221 "), ":chatd 221 evan +i")
+        shiv.send("WHO eva*\r\n")
+        XCTAssertTrue(try shiv.expectIRC("a WHO reply") { $0.hasPrefix(":chatd 352 ") || $0.hasPrefix(":chatd 315 ") }.hasPrefix(":chatd 315 "), "no 352 for an invisible user")
+        shiv.send("LUSERS\r\n")
+        XCTAssertEqual(try shiv.expectIRC(prefix: ":chatd 251 "), ":chatd 251 shiv :There are 1 users and 1 invisible on 1 servers")
+        evan.send("JOIN #den\r\n")
+        shiv.send("NAMES #den\r\n")
+        XCTAssertEqual(try shiv.expectIRC(prefix: ":chatd 366 "), ":chatd 366 shiv #den :End of /NAMES list", "no 353 for an outsider")
+        shiv.send("JOIN #den\r\nWHO eva*\r\n")
+        XCTAssertTrue(try shiv.expectIRC(prefix: ":chatd 352 ").contains(" evan H "), "a shared channel shows the invisible")
+    }
+
+    func testClientTagsReachOnlyClientsThatAskedForMessageTags() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let nadia = try LineClient.named("nadia", port: server.port)
+        let alice = try register("alice", port: ircPort, caps: ["message-tags"])
+        let dave = try register("dave", port: ircPort, caps: ["server-time"])
+        let carol = try register("carol", port: ircPort)
+        for client in [alice, dave, carol] { client.send("JOIN #lobby\r\n") }
+        for (client, nick) in [(alice, "alice"), (dave, "dave"), (carol, "carol")] {
+            _ = try client.expectIRC(prefix: ":chatd 366 \(nick) ")
+        }
+        _ = try nadia.expect(prefix: "SYS #lobby Joined: carol")
+
+        carol.send("@+typing=active TAGMSG #lobby\r\n")
+        carol.send("@+draft/reply=x\\:y;server=ignored PRIVMSG #lobby :hi\r\n")
+        let tagged = try alice.expectIRC("the TAGMSG") { $0.contains(" TAGMSG ") }
+        XCTAssertTrue(tagged.hasSuffix(":carol!~carol@127.0.0.1 TAGMSG #lobby") && tagged.contains(";+typing=active "), tagged)
+        XCTAssertTrue(tagged.hasPrefix("@time="), tagged)
+        let message = try alice.expectIRC("the PRIVMSG") { $0.contains(" PRIVMSG ") }
+        XCTAssertTrue(message.hasSuffix(" :carol!~carol@127.0.0.1 PRIVMSG #lobby :hi"), message)
+        XCTAssertTrue(message.contains(";msgid=") && message.contains(";+draft/reply=x\\:y ") && !message.contains("server="), message)
+        let timed = try dave.expectIRC("the first line after the JOINs") { !$0.contains(" JOIN ") }
+        XCTAssertTrue(timed.hasPrefix("@time=") && !timed.contains(";") && timed.hasSuffix("PRIVMSG #lobby :hi"), "server-time alone: no TAGMSG, no client tags: \(timed)")
+        XCTAssertEqual(try nadia.expect(prefix: "MSG "), "MSG #lobby carol: hi", "native lines unchanged")
+
+        carol.send("@+bad=\u{1B}[31m PRIVMSG #lobby :colour\r\n")
+        XCTAssertTrue(try carol.expectIRC(prefix: "FAIL ").hasPrefix("FAIL PRIVMSG INVALID_TEXT :Your message was not sent: the tag +bad holds a control character"))
+    }
+
+    func testAPrivmsgThatCannotBeRelayedInOneLineGets417AndIsNotSent() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let nadia = try LineClient.named("nadia", port: server.port)
+        let bob = try register("bob", port: ircPort)
+        bob.send("JOIN #lobby\r\n")
+        _ = try bob.expectIRC(prefix: ":chatd 366 ")
+        // 490 bytes of text fit the 510 bytes bob may send, not the 512 of ":bob!~bob@127.0.0.1 PRIVMSG #lobby :" (36
+        // bytes) + text + CR LF.
+        bob.send("PRIVMSG #lobby :" + String(repeating: "x", count: 490) + "\r\n")
+        let refusal = try bob.expectIRC(prefix: ":chatd 417 ")
+        XCTAssertTrue(refusal.hasSuffix("at most \(512 - 36 - 2) bytes of text fit"), refusal)
+        bob.send("PRIVMSG #lobby :" + String(repeating: "y", count: 512 - 36 - 2) + "\r\n")
+        XCTAssertEqual(try nadia.expect(prefix: "MSG "), "MSG #lobby bob: " + String(repeating: "y", count: 474), "the longest that fits goes through, and nothing before it")
+    }
+
+    func testInvitationsAreListedAndReachNativeUsersInTheirProtocol() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let nadia = try LineClient.named("nadia", port: server.port)
+        let op = try register("op", port: ircPort)
+        let bob = try register("bob", port: ircPort)
+        op.send("JOIN #den\r\nINVITE nadia #den\r\nINVITE bob #den\r\n")
+        XCTAssertEqual(try nadia.expect(prefix: "SYS Invite"), "SYS Invite: op invites you to #den; /join #den")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":op!"), ":op!~op@127.0.0.1 INVITE bob #den")
+        bob.send("INVITE\r\n")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":chatd 336 "), ":chatd 336 bob #den")
+        XCTAssertEqual(try bob.expectIRC(prefix: ":chatd 337 "), ":chatd 337 bob :End of /INVITE list")
     }
 }

@@ -53,7 +53,7 @@ case "$server" in
         CHATD_BIN=$(realpath "$CHATD_BIN")
         # The controller passes these; without them every test would fail on the same usage error.
         help=$("$CHATD_BIN" --help 2>&1 || true)
-        for flag in --irc-listen --irc-server-name --password-file; do
+        for flag in --irc-listen --irc-server-name --password-file --oper-file; do
             if ! grep -q -- "$flag" <<<"$help"; then
                 echo "== FAIL: $CHATD_BIN has no $flag option (the IRC front is not there yet)"
                 exit 1
