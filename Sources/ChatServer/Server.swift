@@ -109,6 +109,8 @@ public final class Server: @unchecked Sendable {
         nativeFront.password = config.password
         ircFront.password = config.password
         ircFront.serverName = config.ircServerName
+        ircFront.pingInterval = config.ircPingIntervalNanoseconds
+        ircFront.pingTimeout = config.ircPingTimeoutNanoseconds
         self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
         self.iovecs = .allocate(capacity: maxIovecs)
@@ -146,6 +148,8 @@ public final class Server: @unchecked Sendable {
         nativeFront.password = newConfig.password
         ircFront.password = newConfig.password
         ircFront.serverName = newConfig.ircServerName
+        ircFront.pingInterval = newConfig.ircPingIntervalNanoseconds
+        ircFront.pingTimeout = newConfig.ircPingTimeoutNanoseconds
         connectThrottle.update(ratePerSecond: newConfig.connectRate, burst: newConfig.connectBurst)
         for case let connection? in connections where !connection.isClosed {
             connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)
