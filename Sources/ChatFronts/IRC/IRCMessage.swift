@@ -85,7 +85,8 @@ public struct IRCMessage {
             var space = 1
             let limit = min(end, 1 + maxTagDataBytes + 1)  // never scan past what could be allowed
             while space < limit && line[space] != ASCII.space { space += 1 }
-            guard space < end, line[space] == ASCII.space else {
+            // `space < limit`, not `< end`: a space found just past the scan would let one byte too many in.
+            guard space < limit, line[space] == ASCII.space else {
                 throw space - 1 > maxTagDataBytes ? .tagsTooLong : .noCommand
             }
             tags = IRCSpan(1, space)
