@@ -121,6 +121,10 @@ extension ServerConfig {
                     config.ircServerName = value
                 },
                 current: { _ in nil }),
+        .decimal("irc-ping-interval", .seconds, \.ircPingInterval, SettingRange(1...86_400),
+                 "Seconds an IRC client may stay quiet before the server sends it a PING."),
+        .decimal("irc-ping-timeout", .seconds, \.ircPingTimeout, SettingRange(1...86_400),
+                 "Seconds an IRC client has to answer the server's PING (any line counts) before it is closed with 'ERROR :Ping timeout'."),
         Setting(key: "log-level", kind: .level, range: nil, defaultValue: "info",
                 summary: "trace, debug, info, notice, warning, error or critical",
                 parse: { (config: inout ServerConfig, value: String) throws(ConfigError) in

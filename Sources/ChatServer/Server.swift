@@ -112,6 +112,8 @@ public final class Server: @unchecked Sendable {
         ircFront.password = config.password
         ircFront.operators = config.operators
         ircFront.serverName = config.ircServerName
+        ircFront.pingInterval = config.ircPingIntervalNanoseconds
+        ircFront.pingTimeout = config.ircPingTimeoutNanoseconds
         self.connectThrottle = ConnectionThrottle(ratePerSecond: config.connectRate, burst: config.connectBurst)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 64)
         self.iovecs = .allocate(capacity: maxIovecs)
@@ -150,6 +152,8 @@ public final class Server: @unchecked Sendable {
         ircFront.password = newConfig.password
         ircFront.operators = newConfig.operators
         ircFront.serverName = newConfig.ircServerName
+        ircFront.pingInterval = newConfig.ircPingIntervalNanoseconds
+        ircFront.pingTimeout = newConfig.ircPingTimeoutNanoseconds
         connectThrottle.update(ratePerSecond: newConfig.connectRate, burst: newConfig.connectBurst)
         for case let connection? in connections where !connection.isClosed {
             connection.session.updateRate(perSecond: newConfig.chat.messageRate, burst: newConfig.chat.messageBurst)

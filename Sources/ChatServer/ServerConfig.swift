@@ -15,6 +15,10 @@ public struct ServerConfig: Sendable {
     public var ircServerName = "chatd"
     /// Addresses the IRC front listens on (none: IRC is off).
     public var ircListen: [SocketAddress] = []
+    /// Seconds an IRC client may stay quiet before the server sends it a PING, and seconds it then has to
+    /// answer (any line counts) before it is closed with `ERROR :Ping timeout …`.
+    public var ircPingInterval: Double = 120
+    public var ircPingTimeout: Double = 60
     /// Addresses to listen on when no sockets are inherited from systemd.
     public var listen: [SocketAddress] = [SocketAddress(parsing: "127.0.0.1:12345")!]
     /// Chat-level limits (line length, ring size, rate, private queue).
@@ -119,6 +123,8 @@ public struct ServerConfig: Sendable {
     public var shutdownGraceNanoseconds: UInt64 { Nanoseconds.saturating(seconds: shutdownGrace) }
     public var lingerTimeoutNanoseconds: UInt64 { Nanoseconds.saturating(seconds: lingerTimeout) }
     public var lineTimeoutNanoseconds: UInt64 { Nanoseconds.saturating(seconds: lineTimeout) }
+    public var ircPingIntervalNanoseconds: UInt64 { Nanoseconds.saturating(seconds: ircPingInterval) }
+    public var ircPingTimeoutNanoseconds: UInt64 { Nanoseconds.saturating(seconds: ircPingTimeout) }
     public var flushIntervalNanoseconds: UInt64 { Nanoseconds.saturating(seconds: flushInterval) }
     /// At least 1 ms: a timerfd interval of 0 would disarm the timer.
     public var tickIntervalNanoseconds: Int { Int(max(1_000_000, Nanoseconds.saturating(seconds: tickInterval))) }

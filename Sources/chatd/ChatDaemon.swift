@@ -33,6 +33,8 @@ struct ChatDaemon: ParsableCommand {
     @Option(name: .long, help: help("listen")) var listen: [String] = []
     @Option(name: .long, help: help("irc-listen")) var ircListen: [String] = []
     @Option(name: .long, help: help("irc-server-name")) var ircServerName: String?
+    @Option(name: .long, help: help("irc-ping-interval")) var ircPingInterval: String?
+    @Option(name: .long, help: help("irc-ping-timeout")) var ircPingTimeout: String?
     @Option(name: .long, help: "Configuration file of key = value lines (see deploy/chatd.conf): a regular UTF-8 file of at most 1 MiB.") var config: String?
     @Option(name: .long, help: help("log-level")) var logLevel: Logger.Level?
     @Option(name: .long, help: help("password-file")) var passwordFile: String?
@@ -78,6 +80,7 @@ struct ChatDaemon: ParsableCommand {
             ("name-timeout", nameTimeout), ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout),
             ("shutdown-grace", shutdownGrace), ("send-buffer-bytes", sendBufferBytes), ("flush-interval-ms", flushIntervalMs),
             ("input-bytes-per-second", inputBytesPerSecond), ("input-burst-bytes", inputBurstBytes), ("line-timeout", lineTimeout),
+            ("irc-ping-interval", ircPingInterval), ("irc-ping-timeout", ircPingTimeout),
         ]
         for case let (key, value?) in numbers { settings.append((key, value)) }
         return settings

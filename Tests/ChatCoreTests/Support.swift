@@ -60,16 +60,43 @@ func frame(_ chunks: [[UInt8]], maxLineBytes: Int) -> (events: [Framed], pending
 // MARK: ChatHub harness
 
 /// Drives a `ChatHub` the way the engine does, without sockets. Time is explicit (`now`).
-/// Sessions speak the native front (the hub's only format here), as a client on chatd's `listen` port does.
+/// Sessions speak the native front, as a client on chatd's `listen` port does; with `irc: true` the hub has
+/// the engine's four formats (native, IRC plain, IRC with server-time, IRC with message-tags) and `connectIRC`/`loginIRC` make IRC sessions.
 final class HubHarness {
     let hub: ChatHub
     let front: NativeFront
+    /// The IRC front (formats 1, 2 and 3), when made with `irc: true`.
+    let ircFront: IRCFront?
     var now: UInt64 = 5_000_000_000
     private var nextID: UInt64 = 1
 
-    init(limits: ChatLimits = ChatLimits()) {
-        hub = ChatHub(limits: limits, formats: [NativeFormat()])
+    init(limits: ChatLimits = ChatLimits(), irc: Bool = false) {
+        hub = ChatHub(limits: limits, formats: irc ? [NativeFormat(), IRCFormat(.plain), IRCFormat(.time), IRCFormat(.tags)] : [NativeFormat()])
         front = NativeFront(hub: hub, format: 0)
+        ircFront = irc ? IRCFront(hub: hub, plainFormat: 1, timeFormat: 2, tagsFormat: 3) : nil
+    }
+
+    /// A new IRC connection (the harness must have been made with `irc: true`).
+    func connectIRC() -> Session {
+        let session = Session(id: nextID, peer: "192.0.2.1:\(40000 + nextID)", now: now, limits: hub.limits, front: ircFront!)
+        nextID += 1
+        ircFront!.open(session)
+        return session
+    }
+
+    /// Registers `nick` over IRC with `caps`, joins `channels`, and (unless `flushed` is false) reads
+    /// everything so that later flushes return only what came after.
+    func loginIRC(_ nick: String, caps: [String] = [], join channels: [String] = ["#lobby"], flushed: Bool = true,
+                  file: StaticString = #filePath, line: UInt = #line) -> Session {
+        let session = connectIRC()
+        if !caps.isEmpty { send("CAP REQ :\(caps.joined(separator: " "))", from: session) }
+        send("NICK \(nick)", from: session)
+        send("USER \(nick) 0 * :\(nick)", from: session)
+        if !caps.isEmpty { send("CAP END", from: session) }
+        XCTAssertEqual(session.phase, .named, "IRC registration of \(nick) failed", file: file, line: line)
+        for channel in channels { send("JOIN \(channel)", from: session) }
+        if flushed { _ = flushBytes(session) }
+        return session
     }
 
     /// A new connection: the front greets it.
@@ -93,7 +120,7 @@ final class HubHarness {
     }
 
     func sendBytes(_ bytes: [UInt8], from session: Session) {
-        bytes.withUnsafeBytes { front.receive($0, from: session, now: now) }
+        bytes.withUnsafeBytes { session.front.receive($0, from: session, now: now) }
     }
 
     /// Connects, discards the greeting, claims `name`, and (unless `flushed` is false) reads the welcome

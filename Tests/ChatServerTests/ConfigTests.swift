@@ -174,13 +174,14 @@ final class SettingsTableTests: XCTestCase {
     private func assertDerivedArithmeticIsSafe(_ config: ServerConfig, file: StaticString = #filePath, line: UInt = #line) throws {
         let limit = Double(UInt64.max) / 1e9
         for seconds in [config.nameTimeout, config.writeTimeout, config.idleTimeout, config.shutdownGrace, config.lingerTimeout,
-                        config.flushInterval, config.tickInterval] {
+                        config.flushInterval, config.tickInterval, config.ircPingInterval, config.ircPingTimeout] {
             // What the old `UInt64(seconds * 1e9)` needed, and what `compactDescription` (log and ERR text) needs.
             XCTAssertTrue(seconds.isFinite && seconds >= 0 && seconds < limit && seconds < 1e15, "\(seconds) s", file: file, line: line)
         }
         let now = UInt64(1) << 62  // a monotonic clock 146 years after boot
         for ns in [config.nameTimeoutNanoseconds, config.writeTimeoutNanoseconds, config.idleTimeoutNanoseconds,
-                   config.shutdownGraceNanoseconds, config.lingerTimeoutNanoseconds, config.flushIntervalNanoseconds] {
+                   config.shutdownGraceNanoseconds, config.lingerTimeoutNanoseconds, config.flushIntervalNanoseconds,
+                   config.ircPingIntervalNanoseconds, config.ircPingTimeoutNanoseconds] {
             XCTAssertFalse(now.addingReportingOverflow(ns).overflow, file: file, line: line)
         }
         XCTAssertGreaterThan(config.tickIntervalNanoseconds, 0, file: file, line: line)

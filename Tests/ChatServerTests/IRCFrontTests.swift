@@ -19,39 +19,42 @@ extension LineClient {
     }
 }
 
+/// A test server with an IRC listener too; returns it and the IRC port. Presence is immediate.
+func ircServer(_ configure: @escaping (inout ServerConfig) -> Void = { _ in }) throws -> (TestServer, UInt16) {
+    let server = try TestServer { config in
+        config.ircListen = [SocketAddress(parsing: "127.0.0.1:0")!]
+        config.presenceDelaySeconds = 0
+        configure(&config)
+    }
+    return (server, server.server.ircBoundAddresses[0].port)
+}
+
+/// Registers `nick` over IRC and waits for the end of the welcome burst (422: no MOTD).
+func registerIRC(_ nick: String, port: UInt16, caps: [String] = [], receiveBuffer: Int32? = nil,
+                 file: StaticString = #filePath, line: UInt = #line) throws -> LineClient {
+    let client = try LineClient(port: port, receiveBuffer: receiveBuffer)
+    if !caps.isEmpty {
+        client.send("CAP LS 302\r\n")
+        _ = try client.expectIRC(prefix: ":chatd CAP * LS")
+        client.send("CAP REQ :\(caps.joined(separator: " "))\r\n")
+        XCTAssertEqual(try client.expectIRC(prefix: ":chatd CAP "), ":chatd CAP * ACK :\(caps.joined(separator: " "))", file: file, line: line)
+    }
+    client.send("NICK \(nick)\r\nUSER \(nick) 0 * :Real \(nick)\r\n")
+    if !caps.isEmpty { client.send("CAP END\r\n") }
+    XCTAssertEqual(try client.expectIRC(prefix: ":chatd 001 "), ":chatd 001 \(nick) :Welcome to the chatd IRC network, \(nick)",
+                   file: file, line: line)
+    let isupport = try client.expectIRC(prefix: ":chatd 005 ")
+    XCTAssertTrue(isupport.contains("CHANTYPES=#") && isupport.contains("NETWORK=chatd"), isupport, file: file, line: line)
+    _ = try client.expectIRC(prefix: ":chatd 422 ")
+    return client
+}
+
 final class IRCFrontTests: XCTestCase {
-    private func ircServer(_ configure: @escaping (inout ServerConfig) -> Void = { _ in }) throws -> (TestServer, UInt16) {
-        let server = try TestServer { config in
-            config.ircListen = [SocketAddress(parsing: "127.0.0.1:0")!]
-            config.presenceDelaySeconds = 0
-            configure(&config)
-        }
-        return (server, server.server.ircBoundAddresses[0].port)
-    }
-
-    /// Registers `nick` and waits for the end of the welcome burst (422: no MOTD).
-    private func register(_ nick: String, port: UInt16, caps: [String] = []) throws -> LineClient {
-        let client = try LineClient(port: port)
-        if !caps.isEmpty {
-            client.send("CAP LS 302\r\n")
-            _ = try client.expectIRC(prefix: ":chatd CAP * LS")
-            client.send("CAP REQ :\(caps.joined(separator: " "))\r\n")
-            XCTAssertEqual(try client.expectIRC(prefix: ":chatd CAP "), ":chatd CAP * ACK :\(caps.joined(separator: " "))")
-        }
-        client.send("NICK \(nick)\r\nUSER \(nick) 0 * :Real \(nick)\r\n")
-        if !caps.isEmpty { client.send("CAP END\r\n") }
-        XCTAssertEqual(try client.expectIRC(prefix: ":chatd 001 "), ":chatd 001 \(nick) :Welcome to the chatd IRC network, \(nick)")
-        let isupport = try client.expectIRC(prefix: ":chatd 005 ")
-        XCTAssertTrue(isupport.contains("CHANTYPES=#") && isupport.contains("NETWORK=chatd"), isupport)
-        _ = try client.expectIRC(prefix: ":chatd 422 ")
-        return client
-    }
-
     func testAnIRCUserAndANativeUserTalkInTheLobby() throws {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
         let alice = try LineClient.named("alice", port: server.port)
-        let bob = try register("bob", port: ircPort)
+        let bob = try registerIRC("bob", port: ircPort)
 
         bob.send("JOIN #lobby\r\n")
         XCTAssertEqual(try bob.expectIRC(prefix: ":bob!"), ":bob!~bob@127.0.0.1 JOIN #lobby")
@@ -84,7 +87,7 @@ final class IRCFrontTests: XCTestCase {
         bob.send("PING :x1\r\n")
         XCTAssertEqual(try bob.expectIRC(prefix: ":chatd PONG"), ":chatd PONG chatd :x1")
 
-        let mallory = try register("mallory", port: ircPort)
+        let mallory = try registerIRC("mallory", port: ircPort)
         mallory.send("JOIN #lobby\r\n")
         _ = try mallory.expectIRC(prefix: ":chatd 366")
         XCTAssertEqual(try bob.expectIRC(prefix: ":mallory!"), ":mallory!~mallory@127.0.0.1 JOIN #lobby")
@@ -110,7 +113,7 @@ final class IRCFrontTests: XCTestCase {
         early.send("CAP END\r\nNICK 9lives\r\n")
         XCTAssertTrue(try early.expectIRC(prefix: ":chatd 432").hasPrefix(":chatd 432 * 9lives :Erroneous nickname"))
 
-        let carol = try register("carol", port: ircPort, caps: ["server-time", "echo-message"])
+        let carol = try registerIRC("carol", port: ircPort, caps: ["server-time", "echo-message"])
         let dave = try LineClient(port: ircPort)
         dave.send("NICK CAROL\r\nUSER d 0 * :d\r\n")
         XCTAssertEqual(try dave.expectIRC(prefix: ":chatd 433"), ":chatd 433 CAROL CAROL :Nickname is already in use")
@@ -129,7 +132,7 @@ final class IRCFrontTests: XCTestCase {
     func testALongNativeMessageReachesIRCAsSeveralLinesOfOneMessage() throws {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
-        let erin = try register("erin", port: ircPort)
+        let erin = try registerIRC("erin", port: ircPort)
         erin.send("JOIN #lobby\r\n")
         _ = try erin.expectIRC(prefix: ":chatd 366")
         let frank = try LineClient.named("frank", port: server.port)
@@ -150,10 +153,10 @@ final class IRCFrontTests: XCTestCase {
     func testWhoisListAwayAndTheNamesCaps() throws {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
-        let gina = try register("gina", port: ircPort, caps: ["multi-prefix", "userhost-in-names", "away-notify"])
+        let gina = try registerIRC("gina", port: ircPort, caps: ["multi-prefix", "userhost-in-names", "away-notify"])
         gina.send("JOIN #ops\r\n")
         XCTAssertEqual(try gina.expectIRC(prefix: ":chatd 353"), ":chatd 353 gina = #ops :@gina!~gina@127.0.0.1", "first member is op; userhost-in-names")
-        let hank = try register("hank", port: ircPort)
+        let hank = try registerIRC("hank", port: ircPort)
         hank.send("JOIN #ops\r\n")
         XCTAssertEqual(try hank.expectIRC(prefix: ":chatd 353"), ":chatd 353 hank = #ops :@gina hank")
         _ = try gina.expectIRC(prefix: ":hank!")
@@ -186,10 +189,10 @@ final class IRCFrontTests: XCTestCase {
     func testOperatorsSetModesKickAndInvite() throws {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
-        let ivy = try register("ivy", port: ircPort)
+        let ivy = try registerIRC("ivy", port: ircPort)
         ivy.send("JOIN #club\r\n")
         _ = try ivy.expectIRC(prefix: ":chatd 366")
-        let jack = try register("jack", port: ircPort)
+        let jack = try registerIRC("jack", port: ircPort)
         jack.send("JOIN #club\r\n")
         _ = try jack.expectIRC(prefix: ":chatd 366")
         jack.send("TOPIC #club :mine\r\n")
@@ -250,7 +253,7 @@ extension IRCFrontTests {
         defer { server.stop() }
         let alice = try LineClient.named("alice", port: server.port)
         let nadia = try LineClient.named("nadia", port: server.port)
-        let boss = try register("boss", port: ircPort)
+        let boss = try registerIRC("boss", port: ircPort)
 
         boss.send("KILL alice :spam\r\n")
         XCTAssertEqual(try boss.expectIRC(prefix: ":chatd 481 "), ":chatd 481 boss :Permission Denied- You're not an IRC operator")
@@ -282,7 +285,7 @@ extension IRCFrontTests {
     func testOperatorsAreRefusedWhenNoneAreConfigured() throws {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
-        let eve = try register("eve", port: ircPort)
+        let eve = try registerIRC("eve", port: ircPort)
         eve.send("OPER eve guess\r\n")
         XCTAssertEqual(try eve.expectIRC(prefix: ":chatd 491 "), ":chatd 491 eve :No operators are configured on this server")
     }
@@ -309,8 +312,8 @@ extension IRCFrontTests {
     func testInvisibleUsersHideFromMasksButNotFromThoseWhoShareAChannel() throws {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
-        let evan = try register("evan", port: ircPort)
-        let shiv = try register("shiv", port: ircPort)
+        let evan = try registerIRC("evan", port: ircPort)
+        let shiv = try registerIRC("shiv", port: ircPort)
         evan.send("MODE evan +i\r\nMODE evan\r\n")
         XCTAssertEqual(try evan.expectIRC(prefix: ":evan MODE"), ":evan MODE evan :+i")
         XCTAssertEqual(try evan.expectIRC(prefix: ":chatd 221 "), ":chatd 221 evan +i")
@@ -329,9 +332,9 @@ extension IRCFrontTests {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
         let nadia = try LineClient.named("nadia", port: server.port)
-        let alice = try register("alice", port: ircPort, caps: ["message-tags"])
-        let dave = try register("dave", port: ircPort, caps: ["server-time"])
-        let carol = try register("carol", port: ircPort)
+        let alice = try registerIRC("alice", port: ircPort, caps: ["message-tags"])
+        let dave = try registerIRC("dave", port: ircPort, caps: ["server-time"])
+        let carol = try registerIRC("carol", port: ircPort)
         for client in [alice, dave, carol] { client.send("JOIN #lobby\r\n") }
         for (client, nick) in [(alice, "alice"), (dave, "dave"), (carol, "carol")] {
             _ = try client.expectIRC(prefix: ":chatd 366 \(nick) ")
@@ -358,7 +361,7 @@ extension IRCFrontTests {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
         let nadia = try LineClient.named("nadia", port: server.port)
-        let bob = try register("bob", port: ircPort)
+        let bob = try registerIRC("bob", port: ircPort)
         bob.send("JOIN #lobby\r\n")
         _ = try bob.expectIRC(prefix: ":chatd 366 ")
         // 490 bytes of text fit the 510 bytes bob may send, not the 512 of ":bob!~bob@127.0.0.1 PRIVMSG #lobby :" (36
@@ -374,8 +377,8 @@ extension IRCFrontTests {
         let (server, ircPort) = try ircServer()
         defer { server.stop() }
         let nadia = try LineClient.named("nadia", port: server.port)
-        let op = try register("op", port: ircPort)
-        let bob = try register("bob", port: ircPort)
+        let op = try registerIRC("op", port: ircPort)
+        let bob = try registerIRC("bob", port: ircPort)
         op.send("JOIN #den\r\nINVITE nadia #den\r\nINVITE bob #den\r\n")
         XCTAssertEqual(try nadia.expect(prefix: "SYS Invite"), "SYS Invite: op invites you to #den; /join #den")
         XCTAssertEqual(try bob.expectIRC(prefix: ":op!"), ":op!~op@127.0.0.1 INVITE bob #den")

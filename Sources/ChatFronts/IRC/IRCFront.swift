@@ -245,7 +245,8 @@ public final class IRCFront: Front {
     public var password: [UInt8]?
     /// IRC operators (`oper-file`): name key (`Names.key`) -> password.
     public var operators: [String: [UInt8]] = [:]
-    /// A client quiet this long is sent a PING; one that does not answer within `pingTimeout` more is closed.
+    /// A client quiet this long (ns) is sent a PING; one that does not answer within `pingTimeout` more is
+    /// closed. The engine sets both from `irc-ping-interval` and `irc-ping-timeout` (at start and on SIGHUP).
     public var pingInterval: UInt64 = 120_000_000_000
     public var pingTimeout: UInt64 = 60_000_000_000
     public static let supportedCaps = ["server-time", "message-tags", "echo-message", "multi-prefix", "batch",
@@ -384,7 +385,7 @@ public final class IRCFront: Front {
         if state.pingSentAt != 0 {
             if now &- state.pingSentAt >= pingTimeout {
                 hub.beginClose(session, reason: .closed("ping timeout"),
-                               finalLine: Array("ERROR :Ping timeout: no answer for \(pingTimeout / 1_000_000_000) s\r\n".utf8))
+                               finalLine: Array("ERROR :Ping timeout: no answer for \((Double(pingTimeout) / 1e9).compactDescription) s\r\n".utf8))
                 return true
             }
         } else if idle >= pingInterval {
