@@ -2,6 +2,7 @@
 
 @testable import ChatServer
 import ChatCore
+@testable import ChatFronts
 import ChatSys
 import Foundation
 import XCTest
@@ -385,5 +386,30 @@ extension IRCFrontTests {
         bob.send("INVITE\r\n")
         XCTAssertEqual(try bob.expectIRC(prefix: ":chatd 336 "), ":chatd 336 bob #den")
         XCTAssertEqual(try bob.expectIRC(prefix: ":chatd 337 "), ":chatd 337 bob :End of /INVITE list")
+    }
+}
+
+extension IRCFrontTests {
+    /// Dispatch, 451, 461 and HELP come from one table (`IRCFront.commands`).
+    func testOneCommandTableGivesDispatchUsageErrorsAndHelp() throws {
+        let (server, ircPort) = try ircServer()
+        defer { server.stop() }
+        let early = try LineClient(port: ircPort)
+        early.send("JOIN #lobby\r\nHELP JOIN\r\n")
+        XCTAssertEqual(try early.expectIRC(prefix: ":chatd 451 "), ":chatd 451 * :You have not registered")
+        XCTAssertEqual(try early.expectIRC(prefix: ":chatd 704 "), ":chatd 704 * JOIN :JOIN #a[,#b] [key[,key]] | JOIN 0", "HELP works before registration")
+        let ivy = try registerIRC("ivy", port: ircPort)
+        ivy.send("KICK #lobby\r\nFROB x\r\nHELP\r\nHELP NOPE\r\n")
+        XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 461 "), ":chatd 461 ivy KICK :Not enough parameters (usage: KICK #chan nick[,nick] [:reason])")
+        XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 421 "), ":chatd 421 ivy FROB :Unknown command")
+        var index: [String] = []
+        while true {
+            let line = try ivy.expectIRC("the HELP index") { $0.hasPrefix(":chatd 705 ") || $0.hasPrefix(":chatd 706 ") }
+            if line.hasPrefix(":chatd 706 ") { break }
+            index += line.split(separator: ":").last!.split(separator: " ").map(String.init)
+        }
+        XCTAssertEqual(Set(index), Set(IRCFront.commands.map(\.name)), "the index lists the table")
+        XCTAssertTrue(index.contains("PRIVMSG") && index.contains("WHO") && index.contains("OPER"))
+        XCTAssertEqual(try ivy.expectIRC(prefix: ":chatd 524 "), ":chatd 524 ivy NOPE :No help for that command")
     }
 }

@@ -238,7 +238,9 @@ final class IRCLimitsTests: XCTestCase {
     func testASlowIRCReaderIsToldExactlyHowManyMessagesItMissed() throws {
         let (server, ircPort) = try ircServer {
             $0.chat.maxLineBytes = 1000
-            $0.chat.ringBytes = 64 * 1024
+            // 1 MiB of ring: the sleeper (4 KiB receive buffer, not reading) falls 5 MB behind and must miss;
+            // the readers who keep up have a megabyte of slack even on a loaded machine.
+            $0.chat.ringBytes = 1024 * 1024
             $0.chat.messageRate = 0
             $0.inputBytesPerSecond = 0  // the sender is a firehose; the output side is what is tested
             $0.writeTimeout = 120

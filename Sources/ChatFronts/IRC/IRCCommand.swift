@@ -4,7 +4,7 @@
 /// The commands the IRC front knows by name (client to server and server to client). A command word that is
 /// none of them is `IRCCommand.other`: the front answers it with 421 ERR_UNKNOWNCOMMAND.
 public enum IRCVerb: UInt8, CaseIterable, Sendable {
-    case authenticate, away, batch, cap, chathistory, error, info, invite, ison, join, kick, kill, list, lusers,
+    case authenticate, away, batch, cap, chathistory, error, help, info, invite, ison, join, kick, kill, list, lusers,
          mode, motd, names, nick, notice, oper, part, pass, ping, pong, privmsg, quit, setname, tagmsg, time,
          topic, user, userhost, version, who, whois, whowas
 
@@ -17,6 +17,7 @@ public enum IRCVerb: UInt8, CaseIterable, Sendable {
         case .cap: "CAP"
         case .chathistory: "CHATHISTORY"
         case .error: "ERROR"
+        case .help: "HELP"
         case .info: "INFO"
         case .invite: "INVITE"
         case .ison: "ISON"

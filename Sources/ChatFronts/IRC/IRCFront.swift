@@ -312,27 +312,18 @@ public final class IRCFront: Front {
             send(session, ":\(serverName) NOTICE \(nick(session)) :*** Slow down: more than \(hub.limits.messageRate.compactDescription) lines per second; \(message.commandName) was not processed")
             return
         }
-        // Dispatch on the verb the parser recognised: no String per line.
-        switch command {
-        case .verb(.cap): cap(message, session, now: now)
-        case .verb(.pass): pass(message, session)
-        case .verb(.nick): nickCommand(message, session, now: now)
-        case .verb(.user): user(message, session, now: now)
-        case .verb(.ping):
-            guard message.parameterCount >= 1 else { return numeric(session, "409", ":No origin specified") }
-            send(session, ":\(serverName) PONG \(serverName) :\(message.parameterString(0))")
-        case .verb(.pong): return
-        case .verb(.quit):
-            // A message that fails the text check (ESC, C1, ...) is dropped, not relayed: the quit still happens.
-            let usable = message.parameterCount >= 1 && IRCNames.textProblem(message.parameter(0)) == nil
-            let text = usable ? EmbeddedText.clean(message.parameterString(0)) : ""
-            quit(session, message: text.isEmpty ? nil : text)
-        default:
-            guard session.phase == .named else {
-                return numeric(session, "451", ":You have not registered")
-            }
-            registered(command, message, session, now: now)
+        // Dispatch on the verb the parser recognised, through the command table: no String per line.
+        guard case .verb(let verb) = command, let spec = Self.commandTable[Int(verb.rawValue)] else {
+            guard session.phase == .named else { return numeric(session, "451", ":You have not registered") }
+            return numeric(session, "421", "\(message.commandName) :Unknown command")
         }
+        guard spec.beforeRegistration || session.phase == .named else {
+            return numeric(session, "451", ":You have not registered")
+        }
+        guard message.parameterCount >= spec.minimumParameters else {
+            return numeric(session, "461", "\(spec.name) :Not enough parameters (usage: \(spec.usage))")
+        }
+        spec.handler(self, message, session, now)
     }
 
     public func lineTooLong(_ session: Session) {
@@ -400,7 +391,6 @@ public final class IRCFront: Front {
 
     private func cap(_ message: IRCMessage, _ session: Session, now: UInt64) {
         let state = state(session)
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "CAP :Not enough parameters") }
         let sub = message.parameterString(0).uppercased()
         let target = state.nick ?? "*"
         switch sub {
@@ -436,7 +426,6 @@ public final class IRCFront: Front {
 
     private func pass(_ message: IRCMessage, _ session: Session) {
         guard session.phase == .awaitingName else { return numeric(session, "462", ":You may not reregister") }
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "PASS :Not enough parameters") }
         state(session).passwordGiven = Array(message.parameter(0))
     }
 
@@ -643,37 +632,48 @@ public final class IRCFront: Front {
 
     // MARK: Commands after registration
 
-    private func registered(_ command: IRCCommand, _ message: IRCMessage, _ session: Session, now: UInt64) {
-        switch command {
-        case .verb(.join): join(message, session)
-        case .verb(.part): part(message, session)
-        case .verb(.privmsg): privmsg(message, session, notice: false)
-        case .verb(.notice): privmsg(message, session, notice: true)
-        case .verb(.tagmsg): tagmsg(message, session)
-        case .verb(.topic): topic(message, session)
-        case .verb(.names):
-            guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
-            let list = message.parameterString(0)
-            let targets = list.split(separator: ",")
-            for (index, name) in targets.enumerated() {
-                guard index < Self.maxTargets else { numeric(session, "407", "\(name) :Too many targets: at most \(Self.maxTargets)"); continue }
-                names(String(name), session, end: false)
-            }
-            numeric(session, "366", "\(list) :End of /NAMES list")
-        case .verb(.who): who(message, session, now: now)
-        case .verb(.mode): mode(message, session)
-        case .verb(.whois): whois(message, session)
-        case .verb(.kick): kick(message, session)
-        case .verb(.invite): invite(message, session)
-        case .verb(.list): list(message, session, now: now)
-        case .verb(.away): away(message, session)
-        case .verb(.lusers): lusers(session, now: now)
-        case .verb(.oper): oper(message, session, now: now)
-        case .verb(.kill): kill(message, session)
-        case .verb(.time): numeric(session, "391", "\(serverName) :\(IRCTime.string(milliseconds: hub.wallClock))")
-        case .verb(.motd): numeric(session, "422", ":MOTD File is missing")
-        default: numeric(session, "421", "\(message.commandName) :Unknown command")
+    private func namesCommand(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "366", "* :End of /NAMES list") }
+        let list = message.parameterString(0)
+        let targets = list.split(separator: ",")
+        for (index, name) in targets.enumerated() {
+            guard index < Self.maxTargets else { numeric(session, "407", "\(name) :Too many targets: at most \(Self.maxTargets)"); continue }
+            names(String(name), session, end: false)
         }
+        numeric(session, "366", "\(list) :End of /NAMES list")
+    }
+
+    private func ping(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else { return numeric(session, "409", ":No origin specified") }
+        send(session, ":\(serverName) PONG \(serverName) :\(message.parameterString(0))")
+    }
+
+    private func quitCommand(_ message: IRCMessage, _ session: Session) {
+        // A message that fails the text check (ESC, C1, ...) is dropped, not relayed: the quit still happens.
+        let usable = message.parameterCount >= 1 && IRCNames.textProblem(message.parameter(0)) == nil
+        let text = usable ? EmbeddedText.clean(message.parameterString(0)) : ""
+        quit(session, message: text.isEmpty ? nil : text)
+    }
+
+    /// `HELP [command]`: 704, 705 lines, 706 (as Ergo and InspIRCd answer it), from the command table.
+    private func help(_ message: IRCMessage, _ session: Session) {
+        guard message.parameterCount >= 1 else {
+            numeric(session, "704", "index :chatd's IRC commands (HELP COMMAND for one):")
+            var line = ""
+            for spec in Self.commands {
+                if line.utf8.count + spec.name.utf8.count > 60 { numeric(session, "705", "index :" + line); line = "" }
+                line += (line.isEmpty ? "" : " ") + spec.name
+            }
+            if !line.isEmpty { numeric(session, "705", "index :" + line) }
+            return numeric(session, "706", "index :End of /HELP")
+        }
+        let topic = message.parameterString(0).uppercased()
+        guard let spec = Self.commands.first(where: { $0.name == topic }) else {
+            return numeric(session, "524", "\(topic) :No help for that command")
+        }
+        numeric(session, "704", "\(spec.name) :\(spec.usage)")
+        numeric(session, "705", "\(spec.name) :\(spec.help)")
+        numeric(session, "706", "\(spec.name) :End of /HELP")
     }
 
     private func channelName(_ raw: Substring) -> String? {
@@ -681,7 +681,6 @@ public final class IRCFront: Front {
     }
 
     private func join(_ message: IRCMessage, _ session: Session) {
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "JOIN :Not enough parameters") }
         let list = message.parameterString(0)
         if list == "0" {
             for room in session.rooms { _ = hub.part(session, from: room, message: UnsafeRawBufferPointer(start: nil, count: 0)) }
@@ -715,7 +714,6 @@ public final class IRCFront: Front {
     private func formatOf(_ session: Session) -> any RoomFormat { hub.formats[session.format] }
 
     private func part(_ message: IRCMessage, _ session: Session) {
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "PART :Not enough parameters") }
         let reason = message.parameterCount >= 2 ? message.parameter(1) : UnsafeRawBufferPointer(start: nil, count: 0)
         if let problem = IRCNames.textProblem(reason) { return send(session, "FAIL PART INVALID_TEXT :You did not leave: \(problem)") }
         for raw in message.parameterString(0).split(separator: ",") {
@@ -845,7 +843,6 @@ public final class IRCFront: Front {
     /// notifications, reactions). It goes outside the rings, rendered once, to the channel's members that read
     /// the tags format (a member whose queue is full is skipped: such tags are ephemeral), or to one user.
     private func tagmsg(_ message: IRCMessage, _ session: Session) {
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "TAGMSG :Not enough parameters") }
         var tags: [UInt8] = []
         if let problem = clientTags(of: message, into: &tags) {
             return send(session, "FAIL TAGMSG INVALID_TEXT :Your tags were not sent: \(problem)")
@@ -878,7 +875,6 @@ public final class IRCFront: Front {
     }
 
     private func topic(_ message: IRCMessage, _ session: Session) {
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "TOPIC :Not enough parameters") }
         let target = message.parameterString(0)
         guard let name = channelName(Substring(target)), let room = hub.room(named: name) else {
             return numeric(session, "403", "\(target) :No such channel")
@@ -1028,7 +1024,6 @@ public final class IRCFront: Front {
     }
 
     private func mode(_ message: IRCMessage, _ session: Session) {
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "MODE :Not enough parameters") }
         let target = message.parameterString(0)
         guard let name = channelName(Substring(target)) else { return userMode(message, session) }
         guard let room = hub.room(named: name) else { return numeric(session, "403", "\(target) :No such channel") }
@@ -1150,7 +1145,6 @@ public final class IRCFront: Front {
     // MARK: Operators
 
     private func oper(_ message: IRCMessage, _ session: Session, now: UInt64) {
-        guard message.parameterCount >= 2 else { return numeric(session, "461", "OPER :Not enough parameters") }
         guard !operators.isEmpty else { return numeric(session, "491", ":No operators are configured on this server") }
         if session.isOperator { return numeric(session, "381", ":You are now an IRC operator") }
         // One answer for an unknown name and a wrong password, and a failed attempt costs ten lines of the
@@ -1168,7 +1162,6 @@ public final class IRCFront: Front {
     /// `KILL nick [reason]`: an operator disconnects a user of either front, who is told who did it and why.
     private func kill(_ message: IRCMessage, _ session: Session) {
         guard session.isOperator else { return numeric(session, "481", ":Permission Denied- You're not an IRC operator") }
-        guard message.parameterCount >= 1 else { return numeric(session, "461", "KILL :Not enough parameters") }
         let targetName = message.parameterString(0)
         guard let target = hub.session(named: targetName), target.phase == .named else {
             return numeric(session, "401", "\(targetName) :No such nick/channel")
@@ -1194,7 +1187,6 @@ public final class IRCFront: Front {
     /// `KICK #chan nick[,nick…] [:reason]`, or `KICK #a,#b nick1,nick2` pairing channels and nicks (RFC 2812
     /// §3.2.8). Each removal is its own KICK line; at most `maxTargets` of them per command.
     private func kick(_ message: IRCMessage, _ session: Session) {
-        guard message.parameterCount >= 2 else { return numeric(session, "461", "KICK :Not enough parameters") }
         let channels = message.parameterString(0).split(separator: ",")
         let nicks = message.parameterString(1).split(separator: ",")
         guard !channels.isEmpty, !nicks.isEmpty, channels.count == 1 || channels.count == nicks.count else {
@@ -1262,6 +1254,90 @@ public final class IRCFront: Front {
         hub.beginClose(session, reason: .quit(message),
                        finalLine: Array("ERROR :Closing link: \(IRCIdentity.address(session.peer)) (\(shown))\r\n".utf8))
     }
+
+    // MARK: The command table
+
+    /// One IRC command: its row in the front's one dispatch table, from which dispatch, the 451 and 461
+    /// rules and HELP all come.
+    struct CommandSpec: Sendable {
+        let verb: IRCVerb
+        /// Parameters required; fewer get `461` with the usage. Commands whose own numeric for a missing
+        /// parameter is not 461 (PRIVMSG's 411/412, NICK's 431, PING's 409, …) check it themselves.
+        let minimumParameters: Int
+        /// Served before registration completes; the others get `451`.
+        let beforeRegistration: Bool
+        let usage: String
+        let help: String
+        let handler: @Sendable (IRCFront, IRCMessage, Session, UInt64) -> Void
+        var name: String { verb.name.description }
+    }
+
+    static let commands: [CommandSpec] = [
+        CommandSpec(verb: .cap, minimumParameters: 1, beforeRegistration: true, usage: "CAP LS [302] | LIST | REQ :caps | END",
+                    help: "Capability negotiation: server-time, message-tags, echo-message, multi-prefix, batch, userhost-in-names, away-notify, cap-notify") { $0.cap($1, $2, now: $3) },
+        CommandSpec(verb: .pass, minimumParameters: 1, beforeRegistration: true, usage: "PASS password",
+                    help: "The server password (password-file), before NICK and USER") { f, m, s, _ in f.pass(m, s) },
+        CommandSpec(verb: .nick, minimumParameters: 0, beforeRegistration: true, usage: "NICK nickname",
+                    help: "Choose or change your nickname (the names native users follow too)") { $0.nickCommand($1, $2, now: $3) },
+        CommandSpec(verb: .user, minimumParameters: 0, beforeRegistration: true, usage: "USER username 0 * :real name",
+                    help: "Your username and real name, once, at registration") { $0.user($1, $2, now: $3) },
+        CommandSpec(verb: .ping, minimumParameters: 0, beforeRegistration: true, usage: "PING token",
+                    help: "Answered with PONG token") { f, m, s, _ in f.ping(m, s) },
+        CommandSpec(verb: .pong, minimumParameters: 0, beforeRegistration: true, usage: "PONG token",
+                    help: "The answer to the server's PING") { _, _, _, _ in },
+        CommandSpec(verb: .quit, minimumParameters: 0, beforeRegistration: true, usage: "QUIT [:message]",
+                    help: "Leave the server; others see your message") { f, m, s, _ in f.quitCommand(m, s) },
+        CommandSpec(verb: .help, minimumParameters: 0, beforeRegistration: true, usage: "HELP [command]",
+                    help: "This help") { f, m, s, _ in f.help(m, s) },
+        CommandSpec(verb: .join, minimumParameters: 1, beforeRegistration: false, usage: "JOIN #a[,#b] [key[,key]] | JOIN 0",
+                    help: "Join channels (made if new; the first member is operator); JOIN 0 leaves them all") { f, m, s, _ in f.join(m, s) },
+        CommandSpec(verb: .part, minimumParameters: 1, beforeRegistration: false, usage: "PART #a[,#b] [:message]",
+                    help: "Leave channels") { f, m, s, _ in f.part(m, s) },
+        CommandSpec(verb: .privmsg, minimumParameters: 0, beforeRegistration: false, usage: "PRIVMSG target[,target] :text",
+                    help: "A message to channels you are in or to users (native users too); at most 4 targets") { f, m, s, _ in f.privmsg(m, s, notice: false) },
+        CommandSpec(verb: .notice, minimumParameters: 0, beforeRegistration: false, usage: "NOTICE target[,target] :text",
+                    help: "Like PRIVMSG, but no error replies and no automatic answers") { f, m, s, _ in f.privmsg(m, s, notice: true) },
+        CommandSpec(verb: .tagmsg, minimumParameters: 1, beforeRegistration: false, usage: "@+tag=value TAGMSG target",
+                    help: "Client-only tags without text, for clients that negotiated message-tags") { f, m, s, _ in f.tagmsg(m, s) },
+        CommandSpec(verb: .topic, minimumParameters: 1, beforeRegistration: false, usage: "TOPIC #chan [:text]",
+                    help: "Show or set a channel's topic (+t: operators only)") { f, m, s, _ in f.topic(m, s) },
+        CommandSpec(verb: .names, minimumParameters: 0, beforeRegistration: false, usage: "NAMES #a[,#b]",
+                    help: "Who is in channels") { f, m, s, _ in f.namesCommand(m, s) },
+        CommandSpec(verb: .who, minimumParameters: 0, beforeRegistration: false, usage: "WHO #chan | nick | mask [%fields[,token]]",
+                    help: "Who is in a channel, or matches a mask; WHOX with %fields") { $0.who($1, $2, now: $3) },
+        CommandSpec(verb: .whois, minimumParameters: 0, beforeRegistration: false, usage: "WHOIS nick",
+                    help: "About one user: name, host, channels, idle time, away, operator") { f, m, s, _ in f.whois(m, s) },
+        CommandSpec(verb: .list, minimumParameters: 0, beforeRegistration: false, usage: "LIST [#chan|mask|!mask|>N|<N][,...]",
+                    help: "The channels, their member counts and topics") { $0.list($1, $2, now: $3) },
+        CommandSpec(verb: .mode, minimumParameters: 1, beforeRegistration: false, usage: "MODE #chan [±imnst] [±k key] [+l n] [±o|±v nick] | MODE nick [±i] [-o]",
+                    help: "Show or change channel modes (operators) or your own user modes") { f, m, s, _ in f.mode(m, s) },
+        CommandSpec(verb: .kick, minimumParameters: 2, beforeRegistration: false, usage: "KICK #chan nick[,nick] [:reason]",
+                    help: "Remove users from a channel (operators)") { f, m, s, _ in f.kick(m, s) },
+        CommandSpec(verb: .invite, minimumParameters: 0, beforeRegistration: false, usage: "INVITE nick #chan | INVITE",
+                    help: "Let a user past +i, +k and +l once; alone, list your invitations") { f, m, s, _ in f.invite(m, s) },
+        CommandSpec(verb: .away, minimumParameters: 0, beforeRegistration: false, usage: "AWAY [:message]",
+                    help: "Mark yourself away (with a message) or back (without)") { f, m, s, _ in f.away(m, s) },
+        CommandSpec(verb: .lusers, minimumParameters: 0, beforeRegistration: false, usage: "LUSERS",
+                    help: "How many users, invisible users, operators and channels") { f, _, s, now in f.lusers(s, now: now) },
+        CommandSpec(verb: .motd, minimumParameters: 0, beforeRegistration: false, usage: "MOTD",
+                    help: "The message of the day (chatd has none: 422)") { f, _, s, _ in f.numeric(s, "422", ":MOTD File is missing") },
+        CommandSpec(verb: .time, minimumParameters: 0, beforeRegistration: false, usage: "TIME",
+                    help: "The server's time") { f, _, s, _ in f.numeric(s, "391", "\(f.serverName) :\(IRCTime.string(milliseconds: f.hub.wallClock))") },
+        CommandSpec(verb: .oper, minimumParameters: 2, beforeRegistration: false, usage: "OPER name password",
+                    help: "Become a server operator (oper-file)") { $0.oper($1, $2, now: $3) },
+        CommandSpec(verb: .kill, minimumParameters: 1, beforeRegistration: false, usage: "KILL nick [:reason]",
+                    help: "Disconnect a user, telling them why (operators)") { f, m, s, _ in f.kill(m, s) },
+    ]
+
+    /// `commands` indexed by `IRCVerb.rawValue`: dispatch is an array lookup.
+    static let commandTable: [CommandSpec?] = {
+        var table = [CommandSpec?](repeating: nil, count: IRCVerb.allCases.count)
+        for spec in commands {
+            precondition(table[Int(spec.verb.rawValue)] == nil, "\(spec.name) is in the command table twice")
+            table[Int(spec.verb.rawValue)] = spec
+        }
+        return table
+    }()
 
     // MARK: Output
 
