@@ -309,3 +309,52 @@ final class MixedFrontsTests: XCTestCase {
         }
     }
 }
+
+// Identity hazards: state keyed by an object's address outlives the object, and a new one at the same
+// address would inherit it. These churn rooms and sessions so that addresses are reused.
+final class ReusedAddressTests: XCTestCase {
+    private func noRateLimits() -> ChatLimits {
+        var limits = ChatLimits()
+        limits.messageRate = 0
+        return limits
+    }
+
+    /// Native `/who` caches its listing in the room (it was once keyed by `ObjectIdentifier`, so a new room
+    /// at a freed room's address could be handed the old listing).
+    func testWhoNeverShowsTheMembersOfAFreedRoom() {
+        let h = HubHarness(limits: noRateLimits())
+        let watcher = h.login("watcher")
+        for round in 0..<40 {
+            let name = "m\(round)"
+            let member = h.login(name)
+            h.send("/join r\(round)", from: member)
+            h.send("/who", from: member)
+            XCTAssertTrue(h.lines(member).contains { $0.contains(name) }, "round \(round): /who shows its member")
+            h.hub.remove(member, reason: "test")  // the room empties and is retired
+            _ = h.lines(watcher)
+        }
+        let last = h.login("last")
+        h.send("/join fresh", from: last)
+        h.send("/who", from: last)
+        let listing = h.lines(last).filter { $0.contains("Members") || $0.contains("online") || $0.contains("#fresh") }
+        for round in 0..<40 { XCTAssertFalse(listing.contains { $0.contains("m\(round)") }, "a freed room's member in \(listing)") }
+    }
+
+    /// Invitations are by name key (they were once by session identity, so a new session at a freed one's
+    /// address could walk into a `+i` room it was never invited to).
+    func testAnInvitationIsNotInheritedByTheNextSessionAtTheSameAddress() {
+        let h = HubHarness(limits: noRateLimits(), irc: true)
+        let op = h.loginIRC("op", join: ["#den"])
+        h.send("MODE #den +i", from: op)
+        for round in 0..<40 {
+            let guest = h.loginIRC("guest\(round)", join: [])
+            h.send("INVITE guest\(round) #den", from: op)
+            h.hub.remove(guest, reason: "test")
+            let stranger = h.loginIRC("stranger\(round)", join: [])
+            h.send("JOIN #den", from: stranger)
+            let lines = String(decoding: h.flushBytes(stranger), as: UTF8.self)
+            XCTAssertTrue(lines.contains(" 473 stranger\(round) #den "), "round \(round): \(lines)")
+            h.hub.remove(stranger, reason: "test")
+        }
+    }
+}
