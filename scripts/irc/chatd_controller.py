@@ -102,7 +102,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
     # ISUPPORT tokens issue 10 requires (isupport.py's testValues checks each is in 005). Values
     # chatd has not fixed yet are only required to be present; tighten them when the front lands.
     isupport = {
-        "CASEMAPPING": ANYSTR,
+        "CASEMAPPING": "rfc8265",
         "CHANTYPES": "#",
         "PREFIX": ANYSTR,
         "NICKLEN": StrRe("[0-9]+"),

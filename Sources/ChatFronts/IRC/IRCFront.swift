@@ -500,7 +500,10 @@ public final class IRCFront: Front {
         numeric(session, "002", ":Your host is \(serverName), running chatd")
         numeric(session, "003", ":This server speaks IRC beside chatd's native protocol")
         numeric(session, "004", "\(serverName) chatd io ntmsiklov")
-        let tokens = ["CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=,k,l,imnst",
+        // Names compare by Unicode case folding (`Names.key`), as PRECIS's case-mapped profile does (RFC 8265):
+        // `rfc8265`, as Ergo advertises for Unicode nicknames; `ascii` would tell clients that `Олег` and `ОЛЕГ`
+        // are two people.
+        let tokens = ["CASEMAPPING=rfc8265", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=,k,l,imnst",
                       "NICKLEN=\(Names.maxBytes)", "CHANNELLEN=\(Names.maxBytes + 1)", "TOPICLEN=\(EmbeddedText.maxBytes * 2)",
                       "NETWORK=\(networkName)", "LINELEN=\(IRCLimits.maxLineBytes)", "UTF8ONLY", "ELIST=MNU",
                       "TARGMAX=JOIN:,PART:,KICK:\(Self.maxTargets),NAMES:\(Self.maxTargets),PRIVMSG:\(Self.maxTargets),NOTICE:\(Self.maxTargets),TAGMSG:1,WHOIS:1",
