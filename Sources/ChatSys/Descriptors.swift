@@ -3,6 +3,9 @@
 import CChatSys
 import Glibc
 
+/// One buffer of a gathered write (`writev`).
+public typealias IOVector = iovec
+
 extension Sys {
     @inline(never)
     public static func close(_ fd: Int32) {
@@ -63,5 +66,26 @@ extension Sys {
                 _ = poll(&poller, 1, -1)
             }
         }
+    }
+
+    /// Writes `bytes` with as few write(2) calls as the kernel allows (one for up to PIPE_BUF bytes to a pipe, so
+    /// lines from several threads never interleave), retrying a partial write; gives up at the first error or
+    /// when a non-blocking descriptor is full, never waiting. Returns whether everything was written.
+    @discardableResult
+    @inline(never)
+    public static func writeOrGiveUp(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            guard case .success(let n) = attempt({ Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }),
+                  n > 0 else { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// Writes `text` to stderr (fd 2), best effort (`writeOrGiveUp`).
+    public static func writeStandardError(_ text: String) {
+        var text = text
+        _ = text.withUTF8 { writeOrGiveUp(2, UnsafeRawBufferPointer($0)) }
     }
 }

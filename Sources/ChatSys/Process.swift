@@ -1,7 +1,13 @@
-// Process: this process's limits and CPU time, and what /proc says about another process.
+// Process: this process's limits, CPU time, environment, threads and exit, and what /proc says about another
+// process.
 
 import CChatSys
 import Glibc
+
+/// A thread started by `Sys.startThread`.
+public struct ThreadHandle {
+    let thread: pthread_t
+}
 
 extension Sys {
     @inline(never)
@@ -34,6 +40,39 @@ extension Sys {
 
     /// Clock ticks per second, the unit of utime/stime in /proc/PID/stat.
     public static var clockTicksPerSecond: Int { Int(sysconf(Int32(_SC_CLK_TCK))) }
+
+    /// Ends the process with `status` (atexit handlers run, stdio is flushed).
+    public static func exit(_ status: Int32) -> Never {
+        Glibc.exit(status)
+    }
+
+    /// The value of environment variable `name`, or nil if it is not set.
+    public static func environmentValue(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// Sleeps the calling thread for about `microseconds` (a signal may end it early).
+    public static func sleep(microseconds: UInt32) {
+        _ = usleep(microseconds)
+    }
+
+    /// Starts `body` on a new thread (joinable: see `join`).
+    public static func startThread(_ body: @escaping () -> Void) -> ThreadHandle {
+        final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let rc = pthread_create(&thread, nil, { argument in
+            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed")
+        return ThreadHandle(thread: thread)
+    }
+
+    /// Waits for a thread started by `startThread` to end.
+    public static func join(_ handle: ThreadHandle) {
+        pthread_join(handle.thread, nil)
+    }
 }
 
 /// What /proc says about another process (the server under test).

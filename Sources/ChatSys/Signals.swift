@@ -3,6 +3,14 @@
 import CChatSys
 import Glibc
 
+/// The signals chatd and its tools handle, by name, so that callers need not import the C library.
+public enum SignalNumber {
+    public static let hangup = SIGHUP
+    public static let interrupt = SIGINT
+    public static let terminate = SIGTERM
+    public static let windowChange = SIGWINCH
+}
+
 extension Sys {
     /// Blocks `signals` for the calling thread (and threads it creates later) and returns a signalfd that
     /// receives them instead. Call before starting other threads.
@@ -11,11 +19,9 @@ extension Sys {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in signals { sigaddset(&set, signal) }
-        _ = try check("pthread_sigmask") {
-            let rc = pthread_sigmask(SIG_BLOCK, &set, nil)
-            if rc != 0 { Glibc.errno = rc; return -1 }
-            return 0
-        }
+        // pthread functions return the error instead of setting errno.
+        let rc = pthread_sigmask(SIG_BLOCK, &set, nil)
+        if rc != 0 { throw SysError("pthread_sigmask", errno: rc) }
         let flags = Int32(SFD_NONBLOCK) | Int32(SFD_CLOEXEC)
         return Int32(try value(check("signalfd") { Int(signalfd(-1, &set, flags)) }, "signalfd"))
     }

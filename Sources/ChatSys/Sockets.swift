@@ -86,41 +86,48 @@ extension Sys {
     public static func connectNonBlocking(to destination: SocketAddress, from source: SocketAddress?,
                                           receiveBuffer: Int32? = nil) throws(SysError) -> (fd: Int32, connected: Bool) {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let fd = Int32(Glibc.socket(Int32(destination.family), type, 0))
-        if fd < 0 { throw SysError("socket", errno: Glibc.errno) }
+        let fd = Int32(try attempt("socket") { Int(Glibc.socket(Int32(destination.family), type, 0)) })
         // Before connect, so the window advertised in the handshake already reflects it.
         if let receiveBuffer { setReceiveBuffer(fd, bytes: receiveBuffer) }
         if let source {
             var one: Int32 = 1
             _ = setsockopt(fd, Int32(IPPROTO_IP), 24 /* IP_BIND_ADDRESS_NO_PORT */, &one, socklen_t(MemoryLayout<Int32>.size))
-            let rc = source.withSockAddr { pointer, length in Glibc.bind(fd, pointer, length) }
-            if rc != 0 {
-                let code = Glibc.errno
+            if case .failure(let code) = attempt({ Int(source.withSockAddr { pointer, length in Glibc.bind(fd, pointer, length) }) }) {
                 Glibc.close(fd)
                 throw SysError("bind(\(source))", errno: code)
             }
         }
-        while true {
-            let rc = destination.withSockAddr { pointer, length in Glibc.connect(fd, pointer, length) }
-            if rc == 0 { return (fd, true) }
-            let code = Glibc.errno
-            switch code {
-            case EINTR: continue
-            case EINPROGRESS: return (fd, false)
-            default:
-                Glibc.close(fd)
-                throw SysError("connect(\(destination))", errno: code)
-            }
+        switch attempt({ Int(destination.withSockAddr { pointer, length in Glibc.connect(fd, pointer, length) }) }) {
+        case .success: return (fd, true)
+        case .failure(EINPROGRESS): return (fd, false)
+        case .failure(let code):
+            Glibc.close(fd)
+            throw SysError("connect(\(destination))", errno: code)
         }
     }
 
-    /// The pending error of a socket (SO_ERROR): 0 once a non-blocking connect has succeeded.
+    /// The pending error of a socket (SO_ERROR), as the error of its `connect`: nil once a non-blocking connect
+    /// has succeeded.
     @inline(never)
-    public static func socketError(_ fd: Int32) -> Int32 {
+    public static func socketError(_ fd: Int32) -> SysError? {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        if getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) != 0 { return Glibc.errno }
-        return value
+        if case .failure(let code) = attempt({ Int(getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length)) }) {
+            return SysError("getsockopt(SO_ERROR)", errno: code)
+        }
+        return value == 0 ? nil : SysError("connect", errno: value)
+    }
+
+    /// Sets SO_SNDBUF (the kernel doubles it and applies its minimum).
+    @inline(never)
+    public static func setSendBuffer(_ fd: Int32, bytes: Int32) throws(SysError) {
+        try setOption(fd, SOL_SOCKET, SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)")
+    }
+
+    /// Turns off Nagle's algorithm (TCP_NODELAY): small chat lines leave at once (callers batch their own writes).
+    @inline(never)
+    public static func setNoDelay(_ fd: Int32) throws(SysError) {
+        try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
     }
 
     /// Sets SO_RCVBUF (the kernel doubles it and applies its minimum). Used to make slow consumers fill fast.

@@ -3,6 +3,9 @@
 import CChatSys
 import Glibc
 
+/// A terminal's modes (termios), saved and put back by the client.
+public typealias TerminalAttributes = termios
+
 extension Sys {
     @inline(never)
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
@@ -10,7 +13,7 @@ extension Sys {
     @inline(never)
     public static func terminalAttributes(_ fd: Int32) throws(SysError) -> termios {
         var attributes = termios()
-        try retryingEINTR("tcgetattr") { tcgetattr(fd, &attributes) }
+        _ = try attempt("tcgetattr") { Int(tcgetattr(fd, &attributes)) }
         return attributes
     }
 
@@ -18,7 +21,7 @@ extension Sys {
     @inline(never)
     public static func setTerminalAttributes(_ fd: Int32, _ attributes: termios) throws(SysError) {
         var attributes = attributes
-        try retryingEINTR("tcsetattr") { tcsetattr(fd, TCSADRAIN, &attributes) }
+        _ = try attempt("tcsetattr") { Int(tcsetattr(fd, TCSADRAIN, &attributes)) }
     }
 
     /// `attributes` turned into raw input for a line editor: bytes arrive one read at a time, unechoed,
@@ -48,15 +51,5 @@ extension Sys {
     public static func restoreTerminalOnFatalSignals(_ fd: Int32, _ attributes: termios) {
         var attributes = attributes
         CChatSys_restore_terminal_on_fatal_signals(fd, &attributes)
-    }
-
-    /// Runs a call that returns -1 and sets errno on failure, retrying EINTR (Sys's own `check` is private
-    /// to Sys.swift; these calls never return EAGAIN).
-    @inline(__always)
-    fileprivate static func retryingEINTR(_ call: StaticString, _ body: () -> Int32) throws(SysError) {
-        while body() < 0 {
-            let code = Glibc.errno
-            if code != EINTR { throw SysError("\(call)", errno: code) }
-        }
     }
 }

@@ -45,4 +45,21 @@ extension Sys {
         localtime_r(&now, &parts)
         return (Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
     }
+
+    /// Local time with milliseconds and UTC offset, e.g. `2025-01-31T12:00:00.123+0100` (log lines).
+    public static func localTimestampWithMilliseconds() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var date = [CChar](repeating: 0, count: 32)
+        var zone = [CChar](repeating: 0, count: 8)
+        _ = strftime(&date, date.count, "%Y-%m-%dT%H:%M:%S", &parts)
+        _ = strftime(&zone, zone.count, "%z", &parts)
+        let millis = Int(now.tv_nsec / 1_000_000)
+        let padded = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return String(decoding: date.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            + "." + padded + String(decoding: zone.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }

@@ -3,7 +3,6 @@
 // bytes go through one read buffer and one send buffer, counters are plain integers.
 
 import ChatSys
-import Glibc
 import Histogram
 
 enum ClientState: UInt8 {
@@ -229,9 +228,8 @@ final class Worker: @unchecked Sendable {
         guard c < clientCount else { return }
         if clients[c].state == .connecting {
             guard !readiness.isDisjoint(with: [.writable, .error, .hangup]) else { return }
-            let error = Sys.socketError(clients[c].fd)
-            if error != 0 {
-                fail(c, "connect: \(String(cString: strerror(error)))")
+            if let error = Sys.socketError(clients[c].fd) {
+                fail(c, "connect: \(error.reason)")
                 return
             }
             connected(c)
@@ -371,8 +369,8 @@ final class Worker: @unchecked Sendable {
         var i = 0
         let head = heads + c * Self.headBytes
         while i < n {
-            let newlinePointer = memchr(base + i, 10, n - i)
-            let lineEnd = newlinePointer.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? n
+            let newline = Self.firstIndex(of: 10, in: base, from: i, to: n)
+            let lineEnd = newline ?? n
             let collected = clients[c].headCount
             if collected < Self.headBytes {
                 let take = min(Self.headBytes - collected, lineEnd - i)
@@ -380,7 +378,7 @@ final class Worker: @unchecked Sendable {
                 clients[c].headCount = collected + take
             }
             if senderCount > 0 && clients[c].receiverSlot >= 0 { scanTokens(c, base, from: i, to: lineEnd, now: now) }
-            if newlinePointer == nil { return }
+            if newline == nil { return }
             classifyLine(c, head)
             clients[c].headCount = 0
             clients[c].tokenState = 0
@@ -425,8 +423,8 @@ final class Worker: @unchecked Sendable {
         var state = clients[c].tokenState
         while j < to {
             if state == 0 {
-                guard let bracket = memchr(base + j, 91, to - j) else { break }
-                j = UnsafeRawPointer(bracket) - UnsafeRawPointer(base) + 1
+                guard let bracket = Self.firstIndex(of: 91, in: base, from: j, to: to) else { break }
+                j = bracket + 1
                 state = 1
                 continue
             }
@@ -469,6 +467,17 @@ final class Worker: @unchecked Sendable {
             }
         }
         clients[c].tokenState = state
+    }
+
+    /// The first index of `byte` in `base[from..<to]` (memchr is libc, and only ChatSys touches libc).
+    @inline(__always)
+    private static func firstIndex(of byte: UInt8, in base: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
+        var k = from
+        while k < to {
+            if base[k] == byte { return k }
+            k += 1
+        }
+        return nil
     }
 
     @inline(__always)
