@@ -59,16 +59,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The load generator's pure receive side: finding message tokens and line kinds (ready, Online:,
+        // Missed: N, ERR) in the bytes a server sends, on which every loss count rests. No syscalls.
+        .target(name: "LoadGenCore"),
         // The load generator: thousands of clients, latency histograms, JSON results.
         .executableTarget(
             name: "chat-loadgen",
             dependencies: [
-                "ChatSys", "ChatCore", "ChatFronts",
+                "ChatSys", "ChatCore", "ChatFronts", "LoadGenCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatFronts"]),
+        .testTarget(name: "LoadGenCoreTests", dependencies: ["LoadGenCore", "ChatFronts"]),
         .testTarget(
             name: "ChatClientTests",
             dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "chat"]
