@@ -166,17 +166,6 @@ public struct ReceiveScanner: Sendable {
             i = lineEnd + 1
         }
     }
-
-    /// The `consume` of a whole array, for tests and tools; `head` is allocated per call.
-    public mutating func consume(_ bytes: [UInt8], findTokens: Bool = true, token: (MessageToken) -> Void,
-                                 line: (LineHead) -> Void) {
-        let head = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.headBytes)
-        defer { head.deallocate() }
-        bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            consume(base, count: buffer.count, head: head, findTokens: findTokens, token: token, line: line)
-        }
-    }
 }
 
 /// What a line from the server means to the load generator.
