@@ -71,15 +71,17 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatFronts"]),
-        .testTarget(name: "LoadGenCoreTests", dependencies: ["LoadGenCore", "ChatFronts"]),
+        // What the test targets share: the in-process TestServer, built-product paths, clock, waits, seeded random.
+        .target(name: "ChatTestSupport", dependencies: ["ChatServer", "ChatSys"], path: "Tests/ChatTestSupport"),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatFronts", "ChatTestSupport"]),
+        .testTarget(name: "LoadGenCoreTests", dependencies: ["LoadGenCore", "ChatFronts", "ChatTestSupport"]),
         .testTarget(
             name: "ChatClientTests",
-            dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "chat"]
+            dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "ChatTestSupport", "chat"]
         ),
         .testTarget(
             name: "ChatServerTests",
-            dependencies: ["ChatServer", "ChatSys", "ChatCore", "chatd"]
+            dependencies: ["ChatServer", "ChatSys", "ChatCore", "ChatTestSupport", "chatd"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@
 // this scanner found, so each way it could find too many (a hidden loss) or too few (a false alarm) is here.
 
 import ChatFronts
+import ChatTestSupport
 import LoadGenCore
 import XCTest
 
@@ -13,24 +14,28 @@ private struct Seen: Equatable {
 }
 
 /// Feeds `bytes` to one scanner in pieces cut at `cuts` (offsets), as reads would deliver them.
-private func scan(_ bytes: [UInt8], cuts: [Int] = [], findTokens: Bool = true) -> Seen {
+private func feed(_ bytes: [UInt8], cuts: [Int], findTokens: Bool = true, token: (MessageToken) -> Void,
+                  line: (LineHead) -> Void) {
     var scanner = ReceiveScanner()
-    var seen = Seen()
     let head = UnsafeMutablePointer<UInt8>.allocate(capacity: ReceiveScanner.headBytes)
     defer { head.deallocate() }
     var start = 0
     for end in cuts.sorted() + [bytes.count] where end >= start {
         bytes[start..<end].withUnsafeBufferPointer { piece in
             guard let base = piece.baseAddress else { return }
-            scanner.consume(base, count: piece.count, head: head, findTokens: findTokens,
-                            token: { seen.tokens.append($0) },
-                            line: { line in
-                                seen.lines.append(Array(line.bytes))
-                                seen.wholeLines.append(line.isWholeLine)
-                            })
+            scanner.consume(base, count: piece.count, head: head, findTokens: findTokens, token: token, line: line)
         }
         start = end
     }
+}
+
+/// What a scanner fed `bytes` in pieces saw.
+private func scan(_ bytes: [UInt8], cuts: [Int] = [], findTokens: Bool = true) -> Seen {
+    var seen = Seen()
+    feed(bytes, cuts: cuts, findTokens: findTokens, token: { seen.tokens.append($0) }, line: { line in
+        seen.lines.append(Array(line.bytes))
+        seen.wholeLines.append(line.isWholeLine)
+    })
     return seen
 }
 
@@ -56,19 +61,6 @@ private let wireLines: [(name: String, render: @Sendable (String) -> String)] = 
     ("nio", { "(127.0.0.1:50000) - \($0)\n" }),
     ("redis", { "$40\r\n\($0)\r\n" }),
 ]
-
-/// A small deterministic generator (SplitMix64), so every failure can be replayed.
-private struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 /// The token rule written the slow, obvious way, line by line: the leftmost `[[D,D,D]]` (each D one or more
 /// digits that fit UInt64), then the next one after it.
@@ -193,7 +185,7 @@ final class TokenScanningTests: XCTestCase {
     func testRandomStreamsMatchTheReference() {
         let alphabet = Array("[[[]]],,,0123456789 x\r:#@!".utf8)
         for seed in 0..<300 {
-            var random = Random(state: UInt64(seed))
+            var random = SeededRandom(seed: UInt64(seed))
             var text = ""
             for _ in 0..<(1 + random.below(12)) {
                 var content = ""
@@ -220,7 +212,7 @@ final class TokenScanningTests: XCTestCase {
     /// Bytes of every value, NUL and invalid UTF-8 included: no trap, and only real tokens count.
     func testArbitraryBytesNeverTrap() {
         for seed in 0..<100 {
-            var random = Random(state: 1_000 + UInt64(seed))
+            var random = SeededRandom(seed: 1_000 + UInt64(seed))
             let bytes = (0..<random.below(2_000)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             let cuts = (0..<random.below(10)).map { _ in random.below(bytes.count + 1) }
             XCTAssertEqual(scan(bytes, cuts: cuts).tokens, referenceTokens(bytes), "seed \(seed)")
@@ -236,20 +228,9 @@ final class LineTests: XCTestCase {
 
     /// The kinds of the lines in `text`, fed in pieces cut at `cuts`.
     private func kinds(_ text: String, _ classifier: LineClassifier, awaitingReady: Bool = false, cuts: [Int] = []) -> [LineKind] {
-        var scanner = ReceiveScanner()
         var kinds: [LineKind] = []
-        let bytes = Array(text.utf8)
-        let head = UnsafeMutablePointer<UInt8>.allocate(capacity: ReceiveScanner.headBytes)
-        defer { head.deallocate() }
-        var start = 0
-        for end in cuts.sorted() + [bytes.count] where end >= start {
-            bytes[start..<end].withUnsafeBufferPointer { piece in
-                guard let base = piece.baseAddress else { return }
-                scanner.consume(base, count: piece.count, head: head, findTokens: true, token: { _ in },
-                                line: { kinds.append(classifier.classify($0, awaitingReady: awaitingReady)) })
-            }
-            start = end
-        }
+        feed(Array(text.utf8), cuts: cuts, token: { _ in },
+             line: { kinds.append(classifier.classify($0, awaitingReady: awaitingReady)) })
         return kinds
     }
 
