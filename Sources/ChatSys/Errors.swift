@@ -1,11 +1,13 @@
 // Errors: how a syscall fails. `SysError` (which call, and errno, with the predicates callers ask), `IOResult`
 // (EAGAIN as a value), `ResolveError` for name resolution, and `Sys.attempt`, the one place errno is read.
 //
-// Every syscall goes through `attempt`, which retries EINTR for all callers. `check`, the wrappers' helper on
-// top of it, returns EAGAIN as a value (an edge-triggered drain ends in EAGAIN every time, and a thrown error
-// would cost an allocation each time) and throws a typed `SysError` naming the call otherwise. The wrappers
-// are `@inline(never)` so that no ARC traffic the optimiser might move between the call and the errno read
-// can clobber errno. Outside ChatSys nobody reads errno or names its constants: they ask a `SysError`.
+// Every call whose failure is looked at goes through `attempt`, which retries EINTR for all callers (the few
+// whose result is ignored on purpose, like `close` and best-effort socket options, read no errno at all).
+// `check`, the wrappers' helper on top of it, returns EAGAIN as a value (an edge-triggered drain ends in
+// EAGAIN every time, and a thrown error would cost an allocation each time) and throws a typed `SysError`
+// naming the call otherwise. The wrappers are `@inline(never)` so that no ARC traffic the optimiser might
+// move between the call and the errno read can clobber errno. Outside ChatSys nobody reads errno or names
+// its constants: they ask a `SysError`.
 
 import CChatSys
 import Glibc
