@@ -60,8 +60,9 @@ let package = Package(
             ]
         ),
         // The load generator's pure receive side: finding message tokens and line kinds (ready, Online:,
-        // Missed: N, ERR) in the bytes a server sends, on which every loss count rests. No syscalls.
-        .target(name: "LoadGenCore"),
+        // Missed: N, ERR) in the bytes a server sends, on which every loss count rests. No syscalls (ChatSys for
+        // memchr only).
+        .target(name: "LoadGenCore", dependencies: ["ChatSys"]),
         // The load generator: thousands of clients, latency histograms, JSON results.
         .executableTarget(
             name: "chat-loadgen",

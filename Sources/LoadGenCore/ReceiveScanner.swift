@@ -1,5 +1,6 @@
 // ReceiveScanner: how chat-loadgen reads what a server sends to one of its clients. Pure (no syscalls, no
-// allocation per byte or per message), so that every way of miscounting can be tested byte by byte.
+// allocation per byte or per message; from ChatSys only memchr), so that every way of miscounting can be
+// tested byte by byte.
 //
 // Every message chat-loadgen sends carries a token `[[SENDER,SEQ,SENT_NS]]` (decimal numbers). Receivers find
 // the tokens anywhere in the raw bytes, whatever the server puts around them (`alice: `, `:a!a@h PRIVMSG #r :`),
@@ -7,6 +8,8 @@
 // line can be classified (ready, `Online:`, `Missed: N`, `ERR`). Every "0 lost" in a benchmark is the count
 // of tokens found here, so the rules are strict: a token has exactly three fields of at least one digit, each
 // within UInt64; anything else (an empty field, overflow, a fourth field, a line break inside) is not a token.
+
+import ChatSys
 
 /// One message token: who sent it (sender index), its sequence number (from 1), and when (monotonic ns).
 public struct MessageToken: Equatable, Sendable {
@@ -75,9 +78,8 @@ public struct TokenScanner: Sendable {
         while j < to {
             if state == 0 {
                 // Outside a token only `[` matters: skip to it.
-                while j < to && base[j] != 91 { j += 1 }
-                if j == to { break }
-                j += 1
+                guard let bracket = Sys.firstIndex(of: 91, in: base, from: j, to: to) else { break }
+                j = bracket + 1
                 state = 1
                 continue
             }
@@ -148,8 +150,7 @@ public struct ReceiveScanner: Sendable {
                                  findTokens: Bool, token: (MessageToken) -> Void, line: (LineHead) -> Void) {
         var i = 0
         while i < n {
-            var lineEnd = i
-            while lineEnd < n && base[lineEnd] != 10 { lineEnd += 1 }
+            let lineEnd = Sys.firstIndex(of: 10, in: base, from: i, to: n) ?? n
             if headCount < Self.headBytes {
                 let take = min(Self.headBytes - headCount, lineEnd - i)
                 (head + headCount).update(from: base + i, count: take)
