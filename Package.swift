@@ -59,23 +59,30 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The load generator's pure receive side: finding message tokens and line kinds (ready, Online:,
+        // Missed: N, ERR) in the bytes a server sends, on which every loss count rests. No syscalls (ChatSys for
+        // memchr only).
+        .target(name: "LoadGenCore", dependencies: ["ChatSys"]),
         // The load generator: thousands of clients, latency histograms, JSON results.
         .executableTarget(
             name: "chat-loadgen",
             dependencies: [
-                "ChatSys", "ChatCore", "ChatFronts",
+                "ChatSys", "ChatCore", "ChatFronts", "LoadGenCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatFronts"]),
+        // What the test targets share: the in-process TestServer, built-product paths, clock, waits, seeded random.
+        .target(name: "ChatTestSupport", dependencies: ["ChatServer", "ChatSys"], path: "Tests/ChatTestSupport"),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatFronts", "ChatTestSupport"]),
+        .testTarget(name: "LoadGenCoreTests", dependencies: ["LoadGenCore", "ChatFronts", "ChatTestSupport"]),
         .testTarget(
             name: "ChatClientTests",
-            dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "chat"]
+            dependencies: ["ChatClient", "ChatServer", "ChatSys", "ChatCore", "ChatTestSupport", "chat"]
         ),
         .testTarget(
             name: "ChatServerTests",
-            dependencies: ["ChatServer", "ChatSys", "ChatCore", "chatd"]
+            dependencies: ["ChatServer", "ChatSys", "ChatCore", "ChatTestSupport", "chatd"]
         ),
     ],
     swiftLanguageModes: [.v6]

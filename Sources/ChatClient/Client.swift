@@ -9,7 +9,6 @@
 
 import ChatCore
 import ChatSys
-import Glibc
 
 public struct ClientOptions: Sendable {
     public var host = "127.0.0.1"
@@ -43,7 +42,7 @@ public final class Client {
     private var everWelcomed = false
 
     // Terminal and stdin.
-    private var savedTerminal: termios?
+    private var savedTerminal: TerminalAttributes?
     private var columns = 80
     private var stdinFD: Int32 = 0
     private var stdinOwned = false
@@ -81,7 +80,7 @@ public final class Client {
     public init(options: ClientOptions, environment: [String: String]) throws(SysError) {
         self.options = options
         // Signals first: blocked signals are inherited by threads created later, and the signalfd sees them.
-        signalFD = try Sys.signalFD([SIGINT, SIGTERM, SIGHUP, SIGWINCH])
+        signalFD = try Sys.signalFD([SignalNumber.interrupt, SignalNumber.terminate, SignalNumber.hangup, SignalNumber.windowChange])
         Sys.ignoreSIGPIPE()
         loop = try EventLoop(maxEventsPerTurn: 64)
         interactive = Sys.isTerminal(0) && Sys.isTerminal(1)
@@ -442,7 +441,7 @@ public final class Client {
         connecting = false
         connectDeadline = nil
         addressIndex = 0
-        try? Sys.setOption(socket, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+        try? Sys.setNoDelay(socket)
         session.connectionStarted()
         if let name = session.name ?? presetName { sendName(name) }
         if interactive { writeOut(inputLineText()) }
@@ -599,14 +598,14 @@ public final class Client {
         case Self.signalToken:
             while let signal = try? Sys.readSignal(signalFD) {
                 switch signal {
-                case SIGWINCH:
+                case SignalNumber.windowChange:
                     if interactive {
                         columns = Sys.terminalColumns(1) ?? columns
                         writeOut(inputLineText())
                     }
-                case SIGINT: interrupt(.interrupted)
-                case SIGTERM: interrupt(.terminated)
-                case SIGHUP: interrupt(.hangup)
+                case SignalNumber.interrupt: interrupt(.interrupted)
+                case SignalNumber.terminate: interrupt(.terminated)
+                case SignalNumber.hangup: interrupt(.hangup)
                 default: break
                 }
             }
@@ -615,15 +614,14 @@ public final class Client {
         default:
             guard token == Self.firstSocketToken + generation, socket >= 0 else { return }  // stale
             if connecting {
-                let error = Sys.socketError(socket)
-                if error != 0 {
+                if let error = Sys.socketError(socket) {
                     let address = addresses.indices.contains(addressIndex) ? "\(addresses[addressIndex])" : options.host
                     closeSocket()
                     addressIndex += 1
                     if addressIndex < addresses.count {
                         startConnecting()
                     } else {
-                        connectFailed("cannot connect to \(address): \(String(cString: strerror(error)))")
+                        connectFailed("cannot connect to \(address): \(error.reason)")
                     }
                     return
                 }
@@ -671,6 +669,6 @@ public final class Client {
     }
 
     private static func reason(_ error: SysError) -> String {
-        String(cString: strerror(error.errno))
+        error.reason
     }
 }

@@ -1,6 +1,6 @@
 // ChatLogHandler: chatd's swift-log handler. One line per event, one write(2) to stderr; journald-aware.
 
-import Glibc
+import ChatSys
 import Logging
 
 /// Writes each log event as one line to stderr (fd 2) with a single `write(2)`, so lines from different
@@ -61,7 +61,7 @@ public struct ChatLogHandler: LogHandler {
             line = "<\(Self.syslogPriority(level))>"
         case .text(let colour):
             let name = colour ? Self.colour(level) + level.rawValue + "\u{1B}[0m" : level.rawValue
-            line = "\(Self.timestamp()) \(name) \(label): "
+            line = "\(Sys.localTimestampWithMilliseconds()) \(name) \(label): "
         }
         line += Self.escapeNewlines(message)
         for key in metadata.keys.sorted() {
@@ -121,58 +121,29 @@ public struct ChatLogHandler: LogHandler {
         return quoted + "\""
     }
 
-    /// Local time with milliseconds and UTC offset, e.g. `2025-01-31T12:00:00.123+0100`.
-    private static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        localtime_r(&seconds, &parts)
-        var date = [CChar](repeating: 0, count: 32)
-        var zone = [CChar](repeating: 0, count: 8)
-        _ = strftime(&date, date.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        _ = strftime(&zone, zone.count, "%z", &parts)
-        let millis = Int(now.tv_nsec / 1_000_000)
-        let padded = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return String(decoding: date.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            + "." + padded + String(decoding: zone.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
     // MARK: Where stderr goes
 
     /// The format for fd 2: journal when `stderrIsJournal()`, else text, coloured on a terminal.
     public static func detectFormat() -> Format {
         if stderrIsJournal() { return .journal }
-        return .text(colour: isatty(2) == 1 && getenv("NO_COLOR") == nil)
+        return .text(colour: Sys.isTerminal(2) && Sys.environmentValue("NO_COLOR") == nil)
     }
 
     /// Whether stderr is connected to journald: systemd sets `JOURNAL_STREAM=DEVICE:INODE` for the stream it
     /// connected, and only if fd 2 is still that stream (not redirected by a shell in between) do we use the
     /// journal's conventions.
-    public static func stderrIsJournal(environment value: String? = getenv("JOURNAL_STREAM").map { String(cString: $0) }) -> Bool {
+    public static func stderrIsJournal(environment value: String? = Sys.environmentValue("JOURNAL_STREAM")) -> Bool {
         guard let value else { return false }
         let parts = value.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
-        var status = stat()
-        guard fstat(2, &status) == 0 else { return false }
-        return UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode
+        guard let stream = Sys.deviceAndInode(of: 2) else { return false }
+        return stream.device == device && stream.inode == inode
     }
 
     /// One `write(2)` per line (retried only for a partial write or EINTR). Writes of up to PIPE_BUF bytes to a
     /// pipe or socket are atomic, so concurrent lines never interleave.
     @Sendable public static func writeToStderr(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return  // stderr is gone or full: logging must never stop the server
-                }
-            }
-        }
+        // Stderr gone or full: logging must never stop the server, so this gives up rather than waits.
+        _ = bytes.withUnsafeBytes { Sys.writeOrGiveUp(2, $0) }
     }
 }

@@ -3,7 +3,6 @@
 import ChatCore
 import ChatFronts
 import ChatSys
-import Glibc
 import Logging
 
 /// The chat daemon's engine, run on one thread.
@@ -60,7 +59,7 @@ public final class Server: @unchecked Sendable {
     /// See `consume`: a quarter of the smallest ring a room can have at its full size.
     private var earlyFlushBytes: Int { max(hub.limits.ringBytes, hub.limits.minimumRingBytes) / 4 }
     private let maxIovecs = 64
-    private let iovecs: UnsafeMutablePointer<iovec>
+    private let iovecs: UnsafeMutablePointer<IOVector>
 
     /// A descriptor kept open to give back when accept fails with EMFILE (see `acceptFailed`).
     private var spareFD: Int32 = -1
@@ -174,7 +173,7 @@ public final class Server: @unchecked Sendable {
             self.flush(connection)
         }
         if config.handleSignals {
-            signalFD = try Sys.signalFD([SIGTERM, SIGINT, SIGHUP])
+            signalFD = try Sys.signalFD([SignalNumber.terminate, SignalNumber.interrupt, SignalNumber.hangup])
             try loop.register(signalFD, token: UInt64(UInt32(signalFD)), interest: .input)
         }
         _ = try openListeners(binding: config.listen, orAdopting: inheritedListeners)
@@ -306,9 +305,9 @@ public final class Server: @unchecked Sendable {
     private func handleSignals() {
         while let signal = try? Sys.readSignal(signalFD) {
             switch signal {
-            case SIGTERM: beginShutdown(reason: "SIGTERM")
-            case SIGINT: beginShutdown(reason: "SIGINT")
-            case SIGHUP:
+            case SignalNumber.terminate: beginShutdown(reason: "SIGTERM")
+            case SignalNumber.interrupt: beginShutdown(reason: "SIGINT")
+            case SignalNumber.hangup:
                 logger.notice("SIGHUP: reloading configuration")
                 onReload?(self)
             default: break
@@ -335,8 +334,7 @@ public final class Server: @unchecked Sendable {
 
     /// Decides what to do after a failed accept; returns whether to keep accepting.
     private func acceptFailed(_ listener: Int32, _ error: SysError) -> Bool {
-        switch error.errno {
-        case EMFILE, ENFILE:
+        if error.isOutOfDescriptors {
             // Out of descriptors. The pending connection stays in the backlog, and with edge-triggered epoll
             // nothing would wake us for it again: the loop would stall (or, level-triggered, spin). Give back
             // the spare descriptor, accept the connection, tell it why, close it, and take the spare again.
@@ -357,13 +355,13 @@ public final class Server: @unchecked Sendable {
             // No spare to give back: stop accepting until the next tick, which tries again.
             acceptPaused = true
             return false
-        case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+        } else if error.isFailedPendingConnection {
             return true  // that connection failed, not the listener
-        case ENOBUFS, ENOMEM:
+        } else if error.isOutOfMemory {
             warnDescriptorsExhausted(error)
             acceptPaused = true
             return false
-        default:
+        } else {
             logger.error("accept failed", metadata: ["error": "\(error)"])
             acceptPaused = true
             return false
@@ -419,9 +417,9 @@ public final class Server: @unchecked Sendable {
             return
         }
         // Nagle would hold small chat lines back; we batch ourselves (one writev per client per turn).
-        try? Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+        try? Sys.setNoDelay(fd)
         if config.sendBufferBytes > 0 {
-            try? Sys.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(config.sendBufferBytes), "setsockopt(SO_SNDBUF)")
+            try? Sys.setSendBuffer(fd, bytes: Int32(config.sendBufferBytes))
         }
         try? Sys.enableKeepalive(fd, idleSeconds: config.keepaliveIdle, intervalSeconds: config.keepaliveInterval,
                                  probes: config.keepaliveProbes)
@@ -487,7 +485,7 @@ public final class Server: @unchecked Sendable {
             do {
                 result = try Sys.read(connection.fd, into: window)
             } catch {
-                close(connection, reason: error.errno == ECONNRESET ? "connection reset by peer" : "\(error)")
+                close(connection, reason: error.isConnectionReset ? "connection reset by peer" : "\(error)")
                 return
             }
             switch result {
@@ -733,7 +731,7 @@ public final class Server: @unchecked Sendable {
             let vectors = iovecs
             let limit = maxIovecs
             hub.forEachPendingSpan(of: session) { span in
-                vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: span.baseAddress), iov_len: span.count)
+                vectors[count] = IOVector(iov_base: UnsafeMutableRawPointer(mutating: span.baseAddress), iov_len: span.count)
                 count += 1
                 total += span.count
                 return count < limit
@@ -743,7 +741,7 @@ public final class Server: @unchecked Sendable {
             do {
                 result = try Sys.writev(connection.fd, vectors, count: count)
             } catch {
-                close(connection, reason: error.errno == EPIPE || error.errno == ECONNRESET ? "connection reset by peer" : "\(error)")
+                close(connection, reason: error.isBrokenPipe || error.isConnectionReset ? "connection reset by peer" : "\(error)")
                 return
             }
             switch result {
@@ -767,7 +765,7 @@ public final class Server: @unchecked Sendable {
     }
 
     /// The last byte of the first `written` bytes of `vectors`.
-    private func lastByte(of vectors: UnsafeMutablePointer<iovec>, written: Int) -> UInt8 {
+    private func lastByte(of vectors: UnsafeMutablePointer<IOVector>, written: Int) -> UInt8 {
         var offset = 0
         var index = 0
         while offset + vectors[index].iov_len < written {

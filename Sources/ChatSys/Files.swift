@@ -34,27 +34,28 @@ extension Sys {
         precondition(limit >= 0 && limit < Int.max)
         // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. O_NOCTTY: a terminal
         // device must not become our controlling terminal before fstat refuses it.
-        var fd: Int32
-        repeat { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) } while fd < 0 && Glibc.errno == EINTR
-        if fd < 0 { throw .cannotOpen(errno: Glibc.errno) }
+        let fd: Int32
+        switch attempt({ Int(Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) }) {
+        case .success(let opened): fd = Int32(opened)
+        case .failure(let code): throw .cannotOpen(errno: code)
+        }
         defer { Sys.close(fd) }
         var info = stat()
-        if fstat(fd, &info) != 0 { throw .readFailed(errno: Glibc.errno) }
+        if case .failure(let code) = attempt({ Int(fstat(fd, &info)) }) { throw .readFailed(errno: code) }
         let type = info.st_mode & S_IFMT
         guard type == S_IFREG else { throw .notRegular(kind: Self.fileKind(type)) }
         if info.st_size > limit { throw .tooLarge(limit: limit) }
         var bytes = [UInt8](repeating: 0, count: limit + 1)
         var total = 0
-        while total <= limit {
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
+        reading: while total <= limit {
+            let outcome = bytes.withUnsafeMutableBytes { buffer in
+                attempt { Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total) }
             }
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw .readFailed(errno: Glibc.errno)
+            switch outcome {
+            case .failure(let code): throw .readFailed(errno: code)
+            case .success(0): break reading
+            case .success(let n): total += n
             }
-            if n == 0 { break }
-            total += n
         }
         if total > limit { throw .tooLarge(limit: limit) }
         bytes.removeLast(bytes.count - total)
@@ -71,5 +72,45 @@ extension Sys {
         case S_IFLNK: return "a symbolic link"
         default: return "an unknown kind of file"
         }
+    }
+}
+
+extension Sys {
+    /// The whole contents of a small file (procfs), or nil if it cannot be read.
+    @inline(never)
+    public static func readSmallFile(_ path: String) -> [UInt8]? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while case .success(let n) = chunk.withUnsafeMutableBytes({ buffer in attempt { Glibc.read(fd, buffer.baseAddress, buffer.count) } }),
+              n > 0 {
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return bytes
+    }
+
+    /// Names in a directory (without `.` and `..`), or nil.
+    @inline(never)
+    public static func listDirectory(_ path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The device and inode of what `fd` is open on (fstat), or nil if it is not open.
+    @inline(never)
+    public static func deviceAndInode(of fd: Int32) -> (device: UInt64, inode: UInt64)? {
+        var status = stat()
+        guard case .success = attempt({ Int(fstat(fd, &status)) }) else { return nil }
+        return (UInt64(status.st_dev), UInt64(status.st_ino))
     }
 }

@@ -1,6 +1,5 @@
 // Report: the run's numbers, judged (problems make the exit status non-zero) and printed as a table or JSON.
 
-import Glibc
 
 struct Report {
     let options: LoadOptions

@@ -3,8 +3,8 @@
 // bytes go through one read buffer and one send buffer, counters are plain integers.
 
 import ChatSys
-import Glibc
 import Histogram
+import LoadGenCore
 
 enum ClientState: UInt8 {
     case idle, connecting, awaitingReady, ready, closed, failed
@@ -22,14 +22,8 @@ struct Client {
     /// Row in this worker's last-sequence table, or -1 for connections that do not receive.
     var receiverSlot: Int = -1
     var connectStartedAt: UInt64 = 0
-    /// Bytes of the current line's start collected so far (up to `Worker.headBytes`), for classifying lines.
-    var headCount = 0
-    // Token parser state, kept across reads: a token may be split anywhere by the transport.
-    var tokenState: UInt8 = 0
-    var tokenField: UInt8 = 0
-    var tokenSender: UInt64 = 0
-    var tokenSeq: UInt64 = 0
-    var tokenTime: UInt64 = 0
+    /// Line and token state, kept across reads: a line or a token may be split anywhere by the transport.
+    var scanner = ReceiveScanner()
     var accepted: UInt64 = 0
     var onlineSeen = 0
     var missedReported = 0
@@ -70,7 +64,6 @@ struct WorkerResult {
 }
 
 final class Worker: @unchecked Sendable {
-    static let headBytes = 32
     let index: Int
     let options: LoadOptions
     let spec: ProtocolSpec
@@ -84,7 +77,7 @@ final class Worker: @unchecked Sendable {
     let receiverCount: Int
     /// lastSeq[receiverSlot * senderCount + sender]: the highest sequence number seen (0: none).
     let lastSeq: UnsafeMutablePointer<UInt64>
-    /// Line starts per client, `headBytes` each.
+    /// Line starts per client, `ReceiveScanner.headBytes` each.
     let heads: UnsafeMutablePointer<UInt8>
     let readBuffer: UnsafeMutableRawBufferPointer
     let sendBuffer: UnsafeMutableRawBufferPointer
@@ -94,9 +87,7 @@ final class Worker: @unchecked Sendable {
 
     let messagePrefix: [UInt8]
     let messageSuffix: [UInt8]
-    let readyPrefix: [UInt8]
-    let onlinePrefix: [UInt8]
-    let missedPrefix: [UInt8]
+    let classifier: LineClassifier
 
     var result = WorkerResult()
     // Progress deltas not yet added to the shared counters.
@@ -139,7 +130,7 @@ final class Worker: @unchecked Sendable {
         let rows = max(1, receiverCount * max(1, senderCount))
         lastSeq = .allocate(capacity: rows)
         lastSeq.initialize(repeating: 0, count: rows)
-        heads = .allocate(capacity: max(1, clientCount) * Self.headBytes)
+        heads = .allocate(capacity: max(1, clientCount) * ReceiveScanner.headBytes)
         readBuffer = .allocate(byteCount: 256 * 1024, alignment: 64)
         sendBuffer = .allocate(byteCount: 256 * 1024, alignment: 64)
         for i in 0..<clientCount where !clients[i].isPublisher && clients[i].senderIndex < 0 && !clients[i].slow {
@@ -149,9 +140,7 @@ final class Worker: @unchecked Sendable {
         let parts = spec.messageFormat.split(separator: "{payload}", maxSplits: 1, omittingEmptySubsequences: false)
         messagePrefix = Array(parts[0].utf8)
         messageSuffix = parts.count > 1 ? Array(parts[1].utf8) : []
-        readyPrefix = Array(spec.readyPrefix.utf8)
-        onlinePrefix = Array((spec.onlinePrefix ?? "").utf8)
-        missedPrefix = Array((spec.missedPrefix ?? "").utf8)
+        classifier = LineClassifier(readyPrefix: spec.readyPrefix, onlinePrefix: spec.onlinePrefix, missedPrefix: spec.missedPrefix)
     }
 
     deinit {
@@ -229,9 +218,8 @@ final class Worker: @unchecked Sendable {
         guard c < clientCount else { return }
         if clients[c].state == .connecting {
             guard !readiness.isDisjoint(with: [.writable, .error, .hangup]) else { return }
-            let error = Sys.socketError(clients[c].fd)
-            if error != 0 {
-                fail(c, "connect: \(String(cString: strerror(error)))")
+            if let error = Sys.socketError(clients[c].fd) {
+                fail(c, "connect: \(error.reason)")
                 return
             }
             connected(c)
@@ -311,7 +299,7 @@ final class Worker: @unchecked Sendable {
                 return
             }
         }
-        if readyPrefix.isEmpty { becomeReady(c) }
+        if classifier.readyPrefix.isEmpty { becomeReady(c) }
     }
 
     private func becomeReady(_ c: Int) {
@@ -368,107 +356,37 @@ final class Worker: @unchecked Sendable {
 
     @inline(__always)
     private func consume(_ c: Int, _ base: UnsafePointer<UInt8>, _ n: Int, now: UInt64) {
-        var i = 0
-        let head = heads + c * Self.headBytes
-        while i < n {
-            let newlinePointer = memchr(base + i, 10, n - i)
-            let lineEnd = newlinePointer.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? n
-            let collected = clients[c].headCount
-            if collected < Self.headBytes {
-                let take = min(Self.headBytes - collected, lineEnd - i)
-                (head + collected).update(from: base + i, count: take)
-                clients[c].headCount = collected + take
-            }
-            if senderCount > 0 && clients[c].receiverSlot >= 0 { scanTokens(c, base, from: i, to: lineEnd, now: now) }
-            if newlinePointer == nil { return }
-            classifyLine(c, head)
-            clients[c].headCount = 0
-            clients[c].tokenState = 0
-            i = lineEnd + 1
-        }
+        // A copy, so that the callbacks may change the client while the scanner runs; stored back at the end.
+        var scanner = clients[c].scanner
+        let findTokens = senderCount > 0 && clients[c].receiverSlot >= 0
+        scanner.consume(base, count: n, head: heads + c * ReceiveScanner.headBytes, findTokens: findTokens,
+                        token: { token in
+                            // A sender index beyond Int is no sender of ours: `deliver` refuses it like any other.
+                            deliver(c, sender: Int(exactly: token.sender) ?? -1, seq: token.seq, sentAt: token.sentAt, now: now)
+                        },
+                        line: { head in classifyLine(c, head) })
+        clients[c].scanner = scanner
     }
 
-    private func classifyLine(_ c: Int, _ head: UnsafeMutablePointer<UInt8>) {
-        let count = clients[c].headCount
-        func starts(with prefix: [UInt8]) -> Bool {
-            guard !prefix.isEmpty, count >= prefix.count else { return false }
-            for k in 0..<prefix.count where head[k] != prefix[k] { return false }
-            return true
-        }
-        if clients[c].state == .awaitingReady && starts(with: readyPrefix) {
+    private func classifyLine(_ c: Int, _ head: LineHead) {
+        switch classifier.classify(head, awaitingReady: clients[c].state == .awaitingReady) {
+        case .ready:
             becomeReady(c)
-        } else if starts(with: onlinePrefix) {
+        case .online:
             clients[c].onlineSeen += 1
             result.onlineSeen += 1
-        } else if starts(with: missedPrefix) {
-            var value = 0
-            var k = missedPrefix.count
-            while k < count, head[k] >= 48, head[k] <= 57 {
-                value = value * 10 + Int(head[k] - 48)
-                k += 1
+        case .missed(let count):
+            // An unreadable count adds nothing: the shortfall then shows as unaccounted, never as hidden loss.
+            if let count {
+                let (sum, overflow) = clients[c].missedReported.addingReportingOverflow(count)
+                clients[c].missedReported = overflow ? Int.max : sum
             }
-            clients[c].missedReported += value
-        } else if count >= 4 && (head[0] == 69 && head[1] == 82 && head[2] == 82 && head[3] == 32  // "ERR "
-                                 || head[0] == 45 && head[1] == 69 && head[2] == 82 && head[3] == 82) {  // "-ERR"
+        case .error(let code):
             clients[c].errorLines += 1
-            var end = 4
-            while end < count && head[end] != 32 && head[end] != 13 { end += 1 }
-            let code = String(decoding: UnsafeBufferPointer(start: head, count: end), as: UTF8.self)
             result.errors[code, default: 0] += 1
+        case .other:
+            break
         }
-    }
-
-    /// Finds `[[SENDER,SEQ,SENT_NS]]` tokens in `[from, to)` of one line, resuming a token split by a read.
-    @inline(__always)
-    private func scanTokens(_ c: Int, _ base: UnsafePointer<UInt8>, from: Int, to: Int, now: UInt64) {
-        var j = from
-        var state = clients[c].tokenState
-        while j < to {
-            if state == 0 {
-                guard let bracket = memchr(base + j, 91, to - j) else { break }
-                j = UnsafeRawPointer(bracket) - UnsafeRawPointer(base) + 1
-                state = 1
-                continue
-            }
-            let byte = base[j]
-            j += 1
-            switch state {
-            case 1:
-                if byte == 91 {
-                    state = 2
-                    clients[c].tokenField = 0
-                    clients[c].tokenSender = 0
-                    clients[c].tokenSeq = 0
-                    clients[c].tokenTime = 0
-                } else {
-                    state = 0
-                }
-            case 2:
-                if byte >= 48 && byte <= 57 {
-                    let digit = UInt64(byte - 48)
-                    switch clients[c].tokenField {
-                    case 0: clients[c].tokenSender = clients[c].tokenSender &* 10 &+ digit
-                    case 1: clients[c].tokenSeq = clients[c].tokenSeq &* 10 &+ digit
-                    default: clients[c].tokenTime = clients[c].tokenTime &* 10 &+ digit
-                    }
-                } else if byte == 44 && clients[c].tokenField < 2 {
-                    clients[c].tokenField += 1
-                } else if byte == 93 && clients[c].tokenField == 2 {
-                    state = 3
-                } else {
-                    state = byte == 91 ? 1 : 0
-                }
-            default:
-                if byte == 93 {
-                    deliver(c, sender: Int(truncatingIfNeeded: clients[c].tokenSender), seq: clients[c].tokenSeq,
-                            sentAt: clients[c].tokenTime, now: now)
-                    state = 0
-                } else {
-                    state = byte == 91 ? 1 : 0
-                }
-            }
-        }
-        clients[c].tokenState = state
     }
 
     @inline(__always)

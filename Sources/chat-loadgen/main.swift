@@ -8,19 +8,13 @@
 
 import ArgumentParser
 import ChatSys
-import Glibc
 import Histogram
 
 @inline(__always) func nowNs() -> UInt64 { Sys.monotonicNanoseconds() }
 
-func writeStderr(_ text: String) {
-    var text = text
-    text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
-}
-
 func sleepUntil(_ deadline: UInt64) {
     let now = nowNs()
-    if deadline > now { usleep(useconds_t(min(1_000_000, (deadline - now) / 1000))) }
+    if deadline > now { Sys.sleep(microseconds: UInt32(min(1_000_000, (deadline - now) / 1000))) }
 }
 
 struct LoadGen: ParsableCommand {
@@ -54,7 +48,7 @@ struct LoadGen: ParsableCommand {
             print(report.table())
         }
         if !report.problems.isEmpty {
-            writeStderr("chat-loadgen: FAILED: \(report.problems.joined(separator: "; "))\n")
+            Sys.writeStandardError("chat-loadgen: FAILED: \(report.problems.joined(separator: "; "))\n")
             throw ExitCode(1)
         }
     }
@@ -65,7 +59,7 @@ final class Coordinator {
     let spec: ProtocolSpec
     let shared: Shared
     var workers: [Worker] = []
-    var threads: [pthread_t] = []
+    var threads: [ThreadHandle] = []
     var lastProgress: UInt64 = 0
     let started = nowNs()
 
@@ -81,7 +75,7 @@ final class Coordinator {
         let limit = Sys.openFileLimit().soft
         let totalConnections = options.clients + (spec.separatePublishers && options.sendsMessages ? options.senders : 0)
         if UInt64(totalConnections + 64) > limit {
-            writeStderr("chat-loadgen: warning: \(totalConnections) connections but the fd limit is \(limit)\n")
+            Sys.writeStandardError("chat-loadgen: warning: \(totalConnections) connections but the fd limit is \(limit)\n")
         }
         guard let destination = SocketAddress(parsing: "\(options.host):\(options.port)") else {
             throw ValidationError("bad --host/--port")
@@ -109,15 +103,7 @@ final class Coordinator {
             workers.append(try Worker(index: t, options: options, spec: spec, shared: shared, members: members[t], destination: destination))
         }
         for worker in workers {
-            var thread = pthread_t()
-            let box = Unmanaged.passRetained(worker).toOpaque()
-            let rc = pthread_create(&thread, nil, { argument in
-                let worker = Unmanaged<Worker>.fromOpaque(argument!).takeRetainedValue()
-                worker.run()
-                return nil
-            }, box)
-            precondition(rc == 0, "pthread_create failed")
-            threads.append(thread)
+            threads.append(Sys.startThread { worker.run() })
         }
 
         // Connect and become ready.
@@ -130,7 +116,7 @@ final class Coordinator {
             let closed = shared.closedByServer.load(ordering: .relaxed)
             if ready + failed + closed >= totalConnections { break }
             progress("connect")
-            usleep(2_000)
+            Sys.sleep(microseconds: 2_000)
         }
         report.connectSeconds = Double(nowNs() - connectStart) / 1e9
         report.readyAfterConnect = shared.ready.load(ordering: .relaxed)
@@ -144,7 +130,7 @@ final class Coordinator {
                 let deadline = nowNs() + UInt64(options.connectTimeout * 1e9)
                 while nowNs() < deadline && shared.onlineSeen.load(ordering: .relaxed) < want {
                     progress("online")
-                    usleep(5_000)
+                    Sys.sleep(microseconds: 5_000)
                 }
                 report.onlineSeconds = Double(nowNs() - connectStart) / 1e9
             }
@@ -163,7 +149,7 @@ final class Coordinator {
         report.serverRSSEnd = pid.flatMap { ProcessStats.memoryBytes(pid: $0, field: "VmRSS") }
 
         shared.publish(.done)
-        for thread in threads { pthread_join(thread, nil) }
+        for thread in threads { Sys.join(thread) }
         var merged = WorkerResult()
         for worker in workers { merged.merge(worker.finish()) }
         report.result = merged
@@ -200,7 +186,7 @@ final class Coordinator {
 
         shared.publish(.stopSending)
         let stopDeadline = nowNs() + 5_000_000_000
-        while shared.workersStoppedSending.load(ordering: .acquiring) < workers.count && nowNs() < stopDeadline { usleep(1_000) }
+        while shared.workersStoppedSending.load(ordering: .acquiring) < workers.count && nowNs() < stopDeadline { Sys.sleep(microseconds: 1_000) }
         var total: UInt64 = 0
         for s in 0..<options.senders { total += shared.sentBySender[s] }
         shared.totalSent = total
@@ -209,7 +195,7 @@ final class Coordinator {
         let drainDeadline = drainStart + UInt64(options.drainTimeout * 1e9)
         while shared.workersDrained.load(ordering: .acquiring) < workers.count && nowNs() < drainDeadline {
             progress("drain")
-            usleep(2_000)
+            Sys.sleep(microseconds: 2_000)
         }
         report.drainSeconds = Double(nowNs() - drainStart) / 1e9
     }
@@ -225,7 +211,7 @@ final class Coordinator {
             + " failed=\(shared.failed.load(ordering: .relaxed)) closed=\(shared.closedByServer.load(ordering: .relaxed))"
             + " sent=\(shared.sent.load(ordering: .relaxed)) delivered=\(shared.deliveries.load(ordering: .relaxed))"
             + (spec.onlinePrefix != nil && options.scenario == .connect ? " online=\(shared.onlineSeen.load(ordering: .relaxed))" : "")
-        writeStderr(line + "\n")
+        Sys.writeStandardError(line + "\n")
     }
 }
 

@@ -3,7 +3,7 @@
 import ArgumentParser
 import ChatClient
 import ChatCore
-import Glibc
+import ChatSys
 
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -84,21 +84,16 @@ struct ChatCommand: ParsableCommand {
     }
 }
 
-func writeStandardError(_ text: String) {
-    var text = text
-    text.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
-}
-
 let command: ChatCommand
 do {
     command = try ChatCommand.parse()
 } catch {
     if ChatCommand.exitCode(for: error) == .success {  // --help
         print(ChatCommand.fullMessage(for: error))
-        exit(0)
+        Sys.exit(0)
     }
-    writeStandardError(ChatCommand.fullMessage(for: error) + "\n")
-    exit(ChatExit.usage.rawValue)
+    Sys.writeStandardError(ChatCommand.fullMessage(for: error) + "\n")
+    Sys.exit(ChatExit.usage.rawValue)
 }
 
 var options = ClientOptions()
@@ -113,14 +108,14 @@ options.grace = command.grace
 
 var environment: [String: String] = [:]
 for name in ["NO_COLOR", "TERM"] {
-    if let value = getenv(name) { environment[name] = String(cString: value) }
+    if let value = Sys.environmentValue(name) { environment[name] = value }
 }
 
 let status: ChatExit
 do {
     status = try Client(options: options, environment: environment).run()
 } catch {
-    writeStandardError("chat: cannot start: \(error)\n")
+    Sys.writeStandardError("chat: cannot start: \(error)\n")
     status = .connectionLost
 }
-exit(status.rawValue)
+Sys.exit(status.rawValue)

@@ -3,7 +3,6 @@
 import ArgumentParser
 import ChatServer
 import ChatSys
-import Glibc
 import Logging
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
@@ -104,7 +103,7 @@ struct ChatDaemon: ParsableCommand {
         do {
             config = try makeConfig()
         } catch let error as ConfigError {
-            writeStderr("chatd: \(error)\n")
+            Sys.writeStandardError("chatd: \(error)\n")
             throw ExitCode(2)
         }
         // One line per event with one write(2); `<N>` priority prefixes and no timestamps when stderr is the journal.
@@ -128,7 +127,7 @@ struct ChatDaemon: ParsableCommand {
             try server.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
-            writeStderr("chatd: cannot start: \(error)\n")
+            Sys.writeStandardError("chatd: cannot start: \(error)\n")
             throw ExitCode(1)
         }
         let notifier = ServiceNotifier(watchdogMicroseconds: watchdog, tickInterval: serverConfig.tickInterval)
@@ -181,17 +180,12 @@ struct ChatDaemon: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let exit as ExitCode {
-            Glibc.exit(exit.rawValue)
+            Sys.exit(exit.rawValue)
         } catch {
             if exitCode(for: error) == .success { self.exit(withError: error) }
-            writeStderr(fullMessage(for: error) + "\n")
-            writeStderr("Run 'chatd --help' for the options.\n")
-            Glibc.exit(2)
+            Sys.writeStandardError(fullMessage(for: error) + "\n")
+            Sys.writeStandardError("Run 'chatd --help' for the options.\n")
+            Sys.exit(2)
         }
     }
-}
-
-private func writeStderr(_ text: String) {
-    var text = text
-    text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }

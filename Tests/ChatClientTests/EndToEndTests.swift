@@ -1,6 +1,7 @@
 // End-to-end tests of the built `chat` binary against a real in-process chatd: pipe mode between two
 // clients, the exit codes, reconnecting, and the interactive editor under a real pseudo-terminal (tmux).
 
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest

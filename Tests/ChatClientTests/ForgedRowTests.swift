@@ -1,6 +1,7 @@
 // Issue 9, finding 5, as alice sees it: `chat` in a real pseudo-terminal (tmux) while mallory, a pipe-mode
 // `chat`, tries to put a line on her screen that passes for a server notice.
 
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -10,7 +11,7 @@ final class ForgedRowTests: XCTestCase {
         try XCTSkipUnless(Tmux.isAvailable, "tmux is not installed")
         // Arrivals and departures announced at once: mallory, whose every line is refused, quits within the
         // presence delay and would otherwise never be announced at all.
-        let server = try TestServer(presenceDelayNanoseconds: 0)
+        let server = try TestServer { $0.chat.presenceDelay = 0 }
         defer { server.stop() }
         let tmux = Tmux()
         defer { tmux.kill() }

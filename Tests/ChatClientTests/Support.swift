@@ -1,73 +1,11 @@
-// Test support: an in-process chatd on an ephemeral loopback port, the built `chat` binary as a child
-// process with pipes, and tmux for a real pseudo-terminal. Every wait polls a condition with a deadline;
+// Test support: the built `chat` binary as a child process with pipes, and tmux for a real pseudo-terminal
+// (the in-process chatd, clock and waits are in ChatTestSupport). Every wait polls a condition with a deadline;
 // every process started here is killed by its PID, also when a test fails.
 
-import ChatServer
-import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
-
-/// Monotonic seconds.
-func monotonic() -> Double { Double(Sys.monotonicNanoseconds()) / 1e9 }
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-func waitUntil(_ what: @autoclosure () -> String, timeout: Double = 5, _ condition: () throws -> Bool) throws {
-    let deadline = monotonic() + timeout
-    while try !condition() {
-        if monotonic() > deadline { throw TestTimeout(what: what()) }
-        usleep(10_000)
-    }
-}
-
-struct TestTimeout: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// A `Server` on its own thread; `stop()` shuts it down gracefully and joins the thread.
-final class TestServer: @unchecked Sendable {
-    let server: Server
-    let port: UInt16
-    private let finished = DispatchSemaphore(value: 0)
-    private var stopped = false
-
-    /// `presenceDelayNanoseconds`: see `ChatLimits.presenceDelay` (nil: the server's default).
-    init(port: UInt16 = 0, presenceDelayNanoseconds: UInt64? = nil) throws {
-        var config = ServerConfig()
-        config.listen = [SocketAddress(parsing: "127.0.0.1:\(port)")!]
-        config.maxClientsPerAddress = 0
-        config.connectRate = 0  // the client tests reconnect often from 127.0.0.1
-        if let presenceDelayNanoseconds { config.chat.presenceDelay = presenceDelayNanoseconds }
-        config.tickInterval = 0.05
-        config.shutdownGrace = 2
-        config.logger.logLevel = .critical
-        server = try Server(config: config)
-        try server.start()
-        self.port = server.boundAddresses[0].port
-        let thread = Thread { [server, finished] in
-            do { try server.run() } catch { XCTFail("server loop failed: \(error)") }
-            finished.signal()
-        }
-        thread.start()
-    }
-
-    func stop() {
-        guard !stopped else { return }
-        stopped = true
-        server.requestStop()
-        XCTAssertEqual(finished.wait(timeout: .now() + 10), .success, "server did not stop")
-    }
-
-    deinit { stop() }
-}
-
-/// The products folder of this build, where `chat` sits beside the test bundle.
-func builtProduct(_ name: String) -> String {
-    let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    let candidates = [products.appendingPathComponent(name), products.deletingLastPathComponent().appendingPathComponent(name)]
-    return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]).path
-}
 
 /// `chat` as a child process with stdin, stdout and stderr on pipes (so it runs in pipe mode).
 final class ChatProcess {

@@ -1,4 +1,5 @@
 @testable import ChatCore
+import ChatTestSupport
 import XCTest
 
 /// End-to-end chat behaviour through `ChatHub`, without sockets: the harness plays the engine.

@@ -1,6 +1,7 @@
 // Names that must not let one user pass for another (docs/ROBUSTNESS.md, "Names").
 
 @testable import ChatCore
+import ChatTestSupport
 import XCTest
 
 final class ConfusableNamesTests: XCTestCase {

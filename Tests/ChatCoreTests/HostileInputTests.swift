@@ -2,6 +2,7 @@
 // listing replies, and presence that costs nothing for connections that come and go.
 
 @testable import ChatCore
+import ChatTestSupport
 import XCTest
 
 final class RingMemoryTests: XCTestCase {

@@ -1,22 +1,10 @@
-// Test support for ChatCore: a seeded random generator, a framer driver, and a socket-free hub harness
+// Test support for ChatCore: a framer driver and a socket-free hub harness
 // that plays the engine's part (open, feed lines, flush with optional short writes).
 
 @testable import ChatCore
 @testable import ChatFronts
+import ChatTestSupport
 import XCTest
-
-/// SplitMix64: small, fast, and seeded, so every randomized test is reproducible.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 // MARK: LineFramer
 

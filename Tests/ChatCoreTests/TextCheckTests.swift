@@ -1,4 +1,5 @@
 @testable import ChatCore
+import ChatTestSupport
 import XCTest
 
 final class TextCheckTests: XCTestCase {

@@ -1,6 +1,7 @@
 // The engine over real loopback sockets: an in-process server on an ephemeral port.
 
 import ChatServer
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest

@@ -5,6 +5,7 @@
 import ChatCore
 @testable import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -125,7 +126,7 @@ final class SettingsTableTests: XCTestCase {
     /// A seeded property test over random keys, values and file text: applying and validating never traps, and
     /// whatever validates keeps every derived conversion in range.
     func testRandomSettingsAndFilesNeverTrapAndAcceptedValuesAreSafe() throws {
-        var random = SplitMix64(seed: 0x9_C0F1)
+        var random = SeededRandom(seed: 0x9_C0F1)
         let keys = ServerConfig.settings.map(\.key) + ["", "max_clients", "MAX-CLIENTS", "\u{FEFF}max-clients", "x"]
         let tokens = ["0", "1", "-0", "nan", "inf", "1e11", "0x1F", "_", ".", "9", "99999999999999999999", "00", " ", "\t",
                       "18446744074", "1048576", "1073741824", "86400", "3600", "0.001", "1_000", "\u{0}", "\u{FF}", "#", "=", "\"",
@@ -204,20 +205,6 @@ final class SettingsTableTests: XCTestCase {
 
 extension ServerConfig {
     fileprivate var maxLineBytes: Int { chat.maxLineBytes }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing case can be replayed from its seed.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
 final class ConfigFileTests: XCTestCase {
@@ -429,7 +416,7 @@ final class ConfigDaemonTests: XCTestCase {
             _ = try file("reload.conf", "listen = 127.0.0.1:0\nmax-clients = 20\n\(bad)\n")
             daemon.signal(SIGHUP)
             failures += 1
-            try waitFor("failed reload \(failures)", timeout: 10) {
+            try waitUntil("failed reload \(failures)", timeout: 10) {
                 daemon.readStderr().components(separatedBy: "reload failed; keeping the running configuration").count - 1 == failures
             }
             XCTAssertTrue(daemon.readStderr().contains(bad.split(separator: " ")[0]), daemon.readStderr())
@@ -495,7 +482,7 @@ final class ConfigDaemonTests: XCTestCase {
         for (index, (reason, replace)) in replacements.enumerated() {
             try replace()
             daemon.signal(SIGHUP)
-            try waitFor("failed reload: \(reason)", timeout: 10) {
+            try waitUntil("failed reload: \(reason)", timeout: 10) {
                 daemon.readStderr().components(separatedBy: "reload failed; keeping the running configuration").count - 1 == index + 1
             }
             XCTAssertTrue(daemon.readStderr().contains(reason), daemon.readStderr())

@@ -1,5 +1,6 @@
 // End-to-end tests of the built `chatd` binary: start it, talk to it, signal it, check its exit status.
 
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -14,13 +15,7 @@ final class DaemonProcess {
     private let collected = StderrCollector()
     private var stderrText: String { collected.text }
 
-    static var binary: URL {
-        // The test bundle runs from the build products folder, beside the chatd executable.
-        let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [products.appendingPathComponent("chatd"),
-                          products.deletingLastPathComponent().appendingPathComponent("chatd")]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }
+    static var binary: URL { URL(fileURLWithPath: builtProduct("chatd")) }
 
     init(_ arguments: [String], environment: [String: String] = [:], waitForListening: Bool = true,
          executable: URL = DaemonProcess.binary) throws {
@@ -209,12 +204,12 @@ final class ReloadTests: XCTestCase {
 
         try "listen = 127.0.0.1:0\nmax-clients = 2\n".write(to: file, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
-        try waitFor("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
+        try waitUntil("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
         let two = try LineClient.named("two", port: daemon.port)
 
         try "max-clients = lots\n".write(to: file, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
-        try waitFor("the failed reload", timeout: 10) { daemon.readStderr().contains("reload failed") }
+        try waitUntil("the failed reload", timeout: 10) { daemon.readStderr().contains("reload failed") }
         XCTAssertTrue(daemon.readStderr().contains("max-clients"))
         // Still max-clients = 2, and still serving.
         XCTAssertTrue(try LineClient(port: daemon.port).expectClose().first?.hasPrefix("ERR server-full") ?? false)
@@ -223,16 +218,6 @@ final class ReloadTests: XCTestCase {
         _ = two
         daemon.signal(SIGTERM)
         XCTAssertEqual(daemon.waitForExit(), 0)
-    }
-}
-
-/// Polls `condition` until it holds or the deadline passes.
-func waitFor(_ what: String, timeout: Double, _ condition: () -> Bool) throws {
-    let deadline = monotonic() + timeout
-    while !condition() {
-        if monotonic() > deadline { throw ClientError.timeout(what) }
-        var none = pollfd()
-        _ = poll(&none, 0, 20)
     }
 }
 

@@ -4,6 +4,7 @@
 
 import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -64,7 +65,7 @@ final class FlowControlTests: XCTestCase {
             XCTAssertFalse(sender.received.contains { $0.contains("Offline: victim") }, "the victim was dropped")
         }
         closer.send("sentinel\n")
-        try waitFor("the victim's reader to see the sentinel", timeout: 60) { readerDone.isSet }
+        try waitUntil("the victim's reader to see the sentinel", timeout: 60) { readerDone.isSet }
         let delivered = victim.received.filter { $0.hasPrefix("PRIV sender") }
         XCTAssertTrue(victim.received.contains(sentinel), "the victim stopped receiving")
         XCTAssertFalse(victim.isClosed)
@@ -133,11 +134,11 @@ final class FlowControlTests: XCTestCase {
         let flooder = try LineClient(port: server.port)
         let sent = sendWithoutBlocking(flooder, Array("flooder\n".utf8) + flood)
         XCTAssertGreaterThan(sent, 8 * burst, "the kernel took too little of the flood for the test to mean anything", file: file, line: line)
-        try waitFor("the flooder to be throttled", timeout: 10) { server.server.inputThrottledTotal > 0 }
+        try waitUntil("the flooder to be throttled", timeout: 10) { server.server.inputThrottledTotal > 0 }
         alice.send("served amid the flood\n")
         XCTAssertEqual(try bob.expect(prefix: "MSG #lobby alice"), "MSG #lobby alice: served amid the flood", file: file, line: line)
         // Several refills, so that the rate (not only the burst) is what bounds the reads.
-        try waitFor("a few refills", timeout: 10) { server.server.inputThrottledTotal >= 4 }
+        try waitUntil("a few refills", timeout: 10) { server.server.inputThrottledTotal >= 4 }
         let read = Int(server.server.inputBytesTotal - before)
         let elapsed = monotonic() - connected
         let others = "served amid the flood\n".utf8.count

@@ -4,6 +4,7 @@
 
 import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest

@@ -1,6 +1,7 @@
 // Issue 9, finding 5, over real loopback sockets: nothing a user sends becomes a line that passes for the
 // server's, not even for a reader that splits lines on every separator some software honours.
 
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest

@@ -4,6 +4,7 @@
 import ChatCore
 import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -35,7 +36,7 @@ final class LongLineTests: XCTestCase {
         let listener = try LineClient.named("listener", port: daemon.port)
         try "listen = 127.0.0.1:0\nmessage-rate = 0\nmax-line-bytes = 65536\n".write(to: file, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
-        try waitFor("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
+        try waitUntil("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
         let talker = try LineClient.named("talker", port: daemon.port)
         let text = String(repeating: "w", count: 60_000)
         talker.send(text + "\n")

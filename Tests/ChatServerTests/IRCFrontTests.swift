@@ -4,6 +4,7 @@
 import ChatCore
 @testable import ChatFronts
 import ChatSys
+import ChatTestSupport
 import Foundation
 import XCTest
 

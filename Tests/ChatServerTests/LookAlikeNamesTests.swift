@@ -1,5 +1,6 @@
 // Look-alike names over real sockets (docs/ROBUSTNESS.md, "Names").
 
+import ChatTestSupport
 import XCTest
 
 final class LookAlikeNamesTests: XCTestCase {

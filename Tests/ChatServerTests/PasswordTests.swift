@@ -2,6 +2,7 @@
 
 @testable import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import XCTest
 

@@ -2,6 +2,7 @@
 
 import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -83,7 +84,7 @@ final class RobustnessTests: XCTestCase {
             try watcher.expect("the last line of round \(round)", timeout: 20) { $0.hasPrefix("MSG #lobby talker: r\(round) 299 ") }
             // The reset may be noticed before the talker's last lines are read, so the Offline line can come
             // before them: look for it anywhere in what the watcher received.
-            try waitFor("Offline: victim\(round)", timeout: 10) {
+            try waitUntil("Offline: victim\(round)", timeout: 10) {
                 watcher.pump(timeout: 0.05)
                 return watcher.received.contains { $0.hasPrefix("SYS #lobby Offline: victim\(round) (connection reset") }
             }
@@ -124,7 +125,7 @@ final class DaemonRobustnessTests: XCTestCase {
         anchor.send("/who\n")
         try anchor.expect(prefix: "SYS Who #lobby (1)", timeout: 10)
         XCTAssertTrue(daemon.process.isRunning, "chatd died: \(daemon.readStderr().suffix(500))")
-        try waitFor("the daemon's descriptors to return to the baseline", timeout: 10) { openFDs(pid) == baseline + 1 }
+        try waitUntil("the daemon's descriptors to return to the baseline", timeout: 10) { openFDs(pid) == baseline + 1 }
         daemon.signal(SIGTERM)
         XCTAssertEqual(daemon.waitForExit(), 0)
     }

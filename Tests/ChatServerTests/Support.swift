@@ -1,55 +1,10 @@
-// Test support: an in-process server on an ephemeral loopback port, and line-oriented TCP clients.
+// Test support: line-oriented TCP clients (the in-process server, clock and waits are in ChatTestSupport).
 // Every wait is a poll on a condition with a deadline; nothing sleeps to synchronise.
 
-import ChatServer
-import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
-
-/// Runs a `Server` on its own thread; `stop()` shuts it down gracefully and joins the thread.
-final class TestServer: @unchecked Sendable {
-    let server: Server
-    let port: UInt16
-    private let finished = DispatchSemaphore(value: 0)
-    private var stopped = false
-
-    init(_ configure: (inout ServerConfig) -> Void = { _ in }) throws {
-        var config = ServerConfig()
-        config.listen = [SocketAddress(parsing: "127.0.0.1:0")!]
-        config.maxClientsPerAddress = 0
-        config.connectRate = 0  // tests open many connections from 127.0.0.1; the throttle's tests turn it on
-        config.tickInterval = 0.05
-        config.shutdownGrace = 2
-        config.logger.logLevel = ProcessInfo.processInfo.environment["CHATD_TEST_LOG"] != nil ? .debug : .critical
-        configure(&config)
-        server = try Server(config: config)
-        try server.start()
-        port = server.boundAddresses[0].port
-        let thread = Thread { [server, finished] in
-            do { try server.run() } catch { XCTFail("server loop failed: \(error)") }
-            finished.signal()
-        }
-        thread.start()
-    }
-
-    /// Graceful stop; fails the test if the loop does not finish within `seconds`.
-    func stop(within seconds: Double = 10) {
-        guard !stopped else { return }
-        stopped = true
-        server.requestStop()
-        XCTAssertEqual(finished.wait(timeout: .now() + seconds), .success, "server did not stop within \(seconds) s")
-    }
-
-    deinit { stop() }
-}
-
-/// Monotonic seconds.
-func monotonic() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
 
 enum ClientError: Error, CustomStringConvertible {
     case connect(Int32)

@@ -2,6 +2,7 @@
 // name), the watchdog interval, socket activation through systemd-socket-activate, and journald-style logs.
 
 import ChatServer
+import ChatTestSupport
 import Foundation
 import Glibc
 import Logging
@@ -171,7 +172,7 @@ final class SystemdTests: XCTestCase {
             let reloading = try notify.expect(line: "RELOADING=1")
             let ready = try notify.expect(line: "READY=1")
             XCTAssertLessThanOrEqual(reloading.time, ready.time)
-            try waitFor(logged, timeout: 10) { daemon.readStderr().contains(logged) }
+            try waitUntil(logged, timeout: 10) { daemon.readStderr().contains(logged) }
         }
         // Still serving after the failed reload.
         _ = try LineClient.named("carol", port: daemon.port)
@@ -239,7 +240,7 @@ final class SystemdTests: XCTestCase {
     /// The first connection to a port systemd-socket-activate listens on (it may not listen yet).
     private func firstConnection(port: UInt16) throws -> LineClient {
         var first: LineClient?
-        try waitFor("systemd-socket-activate to listen on \(port)", timeout: 10) {
+        try waitUntil("systemd-socket-activate to listen on \(port)", timeout: 10) {
             first = try? LineClient(port: port)
             return first != nil
         }
@@ -316,7 +317,7 @@ final class SystemdTests: XCTestCase {
         let daemon = try daemonThroughShell("export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/2)",
                                             ["--listen", "127.0.0.1:0"], waitForListening: false)
         defer { daemon.terminate() }
-        try waitFor("the listening line", timeout: 20) { daemon.readStderr().contains("<6>listening ") }
+        try waitUntil("the listening line", timeout: 20) { daemon.readStderr().contains("<6>listening ") }
         daemon.signal(SIGTERM)
         XCTAssertEqual(daemon.waitForExit(), 0)
         let lines = daemon.readStderr().split(separator: "\n")
