@@ -5,6 +5,7 @@
 
 @testable import ChatCore
 @testable import ChatFronts
+import ChatTestSupport
 import XCTest
 
 /// IRC wire bytes as lines without CR LF; fails unless every line ends in CR LF.

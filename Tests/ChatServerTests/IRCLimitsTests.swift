@@ -5,6 +5,7 @@
 
 @testable import ChatServer
 import ChatSys
+import ChatTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -69,7 +70,7 @@ final class IRCLimitsTests: XCTestCase {
         let daemon = try DaemonProcess(["--config", file.path], waitForListening: false)
         defer { daemon.terminate() }
         var ircPort: UInt16 = 0
-        try waitFor("chatd to listen", timeout: 20) {
+        try waitUntil("chatd to listen", timeout: 20) {
             let log = daemon.readStderr()
             guard let range = log.range(of: #"addresses="127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+""#, options: .regularExpression) else { return false }
             ircPort = UInt16(log[range].dropLast().split(separator: ":").last!)!
@@ -78,7 +79,7 @@ final class IRCLimitsTests: XCTestCase {
         let client = try registerIRC("sleepy", port: ircPort)
         try (base + "irc-ping-interval = 1\nirc-ping-timeout = 1.5\n").write(to: file, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
-        try waitFor("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
+        try waitUntil("the reload", timeout: 10) { daemon.readStderr().contains("configuration reloaded") }
         XCTAssertEqual(try client.expectIRC(prefix: "PING", timeout: 10), "PING :chatd", "the new interval applies to a connected client")
         let lines = stripped(try client.expectClose(timeout: 10))
         XCTAssertEqual(lines.last, "ERROR :Ping timeout: no answer for 1.5 s")
@@ -86,7 +87,7 @@ final class IRCLimitsTests: XCTestCase {
         // Out of range in the file: the reload is refused, naming the key; on the command line: exit 2.
         try (base + "irc-ping-timeout = 0.5\n").write(to: file, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
-        try waitFor("the failed reload", timeout: 10) { daemon.readStderr().contains("reload failed") }
+        try waitUntil("the failed reload", timeout: 10) { daemon.readStderr().contains("reload failed") }
         XCTAssertTrue(daemon.readStderr().contains("irc-ping-timeout: must be 1 to 86400 s, got 0.5"), daemon.readStderr())
         daemon.signal(SIGTERM)
         XCTAssertEqual(daemon.waitForExit(), 0)
@@ -280,7 +281,7 @@ final class IRCLimitsTests: XCTestCase {
             }
         }
         sender.send(batch)
-        try waitFor("the readers to get every message", timeout: 120) { done.isSet }
+        try waitUntil("the readers to get every message", timeout: 120) { done.isSet }
         let expected = (0..<count).map { "\($0) \(payload)" }
         XCTAssertEqual(nativeReader.received.filter { $0.hasPrefix("MSG ") }, expected.map { "MSG #lobby sender: " + $0 })
         XCTAssertEqual(ircMessages(ircReader.received), expected, "the IRC reader that keeps up gets every message whole")
