@@ -70,7 +70,7 @@ struct WorkerResult {
 }
 
 final class Worker: @unchecked Sendable {
-    static let headBytes = 32
+    static let headBytes = 64
     let index: Int
     let options: LoadOptions
     let spec: ProtocolSpec
@@ -96,6 +96,7 @@ final class Worker: @unchecked Sendable {
     let messageSuffix: [UInt8]
     let readyPrefix: [UInt8]
     let onlinePrefix: [UInt8]
+    let onlineMarker: [UInt8]
     let missedPrefix: [UInt8]
 
     var result = WorkerResult()
@@ -151,6 +152,7 @@ final class Worker: @unchecked Sendable {
         messageSuffix = parts.count > 1 ? Array(parts[1].utf8) : []
         readyPrefix = Array(spec.readyPrefix.utf8)
         onlinePrefix = Array((spec.onlinePrefix ?? "").utf8)
+        onlineMarker = Array((spec.onlineMarker ?? "").utf8)
         missedPrefix = Array((spec.missedPrefix ?? "").utf8)
     }
 
@@ -395,9 +397,22 @@ final class Worker: @unchecked Sendable {
             for k in 0..<prefix.count where head[k] != prefix[k] { return false }
             return true
         }
+        func contains(_ marker: [UInt8]) -> Bool {
+            guard !marker.isEmpty, count >= marker.count else { return false }
+            var k = 0
+            while k + marker.count <= count {
+                if head[k] == marker[0] {
+                    var m = 1
+                    while m < marker.count && head[k + m] == marker[m] { m += 1 }
+                    if m == marker.count { return true }
+                }
+                k += 1
+            }
+            return false
+        }
         if clients[c].state == .awaitingReady && starts(with: readyPrefix) {
             becomeReady(c)
-        } else if starts(with: onlinePrefix) {
+        } else if starts(with: onlinePrefix) || contains(onlineMarker) {
             clients[c].onlineSeen += 1
             result.onlineSeen += 1
         } else if starts(with: missedPrefix) {
