@@ -136,6 +136,7 @@ struct LoadOptions: ParsableArguments {
         if let separatePublishers { spec.separatePublishers = separatePublishers }
         if let senderGetsOwn { spec.senderGetsOwn = senderGetsOwn }
         if let onlineMarker { spec.onlineMarker = onlineMarker.isEmpty ? nil : ProtocolSpec.unescape(onlineMarker) }
+        if scenario != .connect { spec.onlineMarker = nil }  // only the connect scenario counts them: no scan per line elsewhere
         spec.greeting = spec.greeting.replacingAll("{room}", with: room)
         spec.messageFormat = spec.messageFormat.replacingAll("{room}", with: room)
         return spec

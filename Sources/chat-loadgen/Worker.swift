@@ -70,7 +70,10 @@ struct WorkerResult {
 }
 
 final class Worker: @unchecked Sendable {
+    /// Room per client for a line's start; only a run counting join lines (`onlineMarker`) collects all 64
+    /// (an IRC JOIN's source can be 30-odd bytes), others 32, as before (fan-out copies less per line).
     static let headBytes = 64
+    let headLimit: Int
     let index: Int
     let options: LoadOptions
     let spec: ProtocolSpec
@@ -153,6 +156,7 @@ final class Worker: @unchecked Sendable {
         readyPrefix = Array(spec.readyPrefix.utf8)
         onlinePrefix = Array((spec.onlinePrefix ?? "").utf8)
         onlineMarker = Array((spec.onlineMarker ?? "").utf8)
+        headLimit = onlineMarker.isEmpty ? 32 : Self.headBytes
         missedPrefix = Array((spec.missedPrefix ?? "").utf8)
     }
 
@@ -376,8 +380,8 @@ final class Worker: @unchecked Sendable {
             let newlinePointer = memchr(base + i, 10, n - i)
             let lineEnd = newlinePointer.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? n
             let collected = clients[c].headCount
-            if collected < Self.headBytes {
-                let take = min(Self.headBytes - collected, lineEnd - i)
+            if collected < headLimit {
+                let take = min(headLimit - collected, lineEnd - i)
                 (head + collected).update(from: base + i, count: take)
                 clients[c].headCount = collected + take
             }
