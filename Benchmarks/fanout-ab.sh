@@ -6,6 +6,9 @@
 #
 #   Benchmarks/fanout-ab.sh [REV] [ROUNDS]      (default: main~1 and 5)
 #   CLIENTS=1000 SENDERS=10 RATE=0 DURATION=5 to change the scenario.
+#   BASE_CHATD=/path/to/chatd uses that release binary as the base instead of building REV here (e.g. one built
+#   in a separate clone: `git clone /work/main /tmp/base && (cd /tmp/base && swift build -c release --product chatd)`),
+#   so no worktree is added to the repository.
 # Every server started here is stopped by its PID; traffic goes to 127.0.0.1 only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,11 +19,17 @@ CLIENTS=${CLIENTS:-1000}; SENDERS=${SENDERS:-10}; RATE=${RATE:-0}; DURATION=${DU
 BASE="$ROOT/.build-ab/base"
 OUT="$ROOT/.build-ab/results"
 mkdir -p "$OUT"
-rm -rf "$BASE"; git worktree prune
-git worktree add --detach "$BASE" "$REV" >/dev/null
-trap 'git -C "$ROOT" worktree remove --force "$BASE" >/dev/null 2>&1 || true' EXIT
-echo "== building chatd at $REV ($(git rev-parse --short "$REV")) and at the working tree, release"
-(cd "$BASE" && swift build -c release --product chatd 2>&1 | tail -1)
+if [ -n "${BASE_CHATD:-}" ]; then
+    BASE_BIN=$BASE_CHATD
+    echo "== base: $BASE_BIN ($(sha256sum "$BASE_BIN" | cut -c1-16)); building chatd at the working tree, release"
+else
+    rm -rf "$BASE"; git worktree prune
+    git worktree add --detach "$BASE" "$REV" >/dev/null
+    trap 'git -C "$ROOT" worktree remove --force "$BASE" >/dev/null 2>&1 || true' EXIT
+    echo "== building chatd at $REV ($(git rev-parse --short "$REV")) and at the working tree, release"
+    (cd "$BASE" && swift build -c release --product chatd 2>&1 | tail -1)
+    BASE_BIN="$BASE/.build/release/chatd"
+fi
 swift build -c release --product chatd 2>&1 | tail -1
 swift build -c release --product chat-loadgen 2>&1 | tail -1
 LOADGEN="$ROOT/.build/release/chat-loadgen"
@@ -41,9 +50,9 @@ run() {  # run LABEL BINARY -> prints ns per delivery
 base=(); new=()
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then
-        b=$(run "base-$round" "$BASE/.build/release/chatd"); n=$(run "new-$round" "$ROOT/.build/release/chatd")
+        b=$(run "base-$round" "$BASE_BIN"); n=$(run "new-$round" "$ROOT/.build/release/chatd")
     else
-        n=$(run "new-$round" "$ROOT/.build/release/chatd"); b=$(run "base-$round" "$BASE/.build/release/chatd")
+        n=$(run "new-$round" "$ROOT/.build/release/chatd"); b=$(run "base-$round" "$BASE_BIN")
     fi
     echo "round $round: base $b ns, new $n ns per delivery"
     base+=("$b"); new+=("$n")

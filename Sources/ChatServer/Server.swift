@@ -58,6 +58,10 @@ public final class Server: @unchecked Sendable {
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// See `consume`: a quarter of the smallest ring a room can have at its full size.
     private var earlyFlushBytes: Int { max(hub.limits.ringBytes, hub.limits.minimumRingBytes) / 4 }
+    /// A reply at least this long (IRC NAMES of a big channel, a long listing) is written as soon as the line that
+    /// asked for it is handled, not at the end of the turn: in a join storm hundreds of joiners' NAMES would
+    /// otherwise wait in user-space queues at once (the kernel's socket buffers take them at once).
+    static let replyFlushBytes = 8 * 1024
     private let maxIovecs = 64
     private let iovecs: UnsafeMutablePointer<IOVector>
 
@@ -592,6 +596,9 @@ public final class Server: @unchecked Sendable {
                     // This turn has published a quarter of a ring: flush now, before later lines could
                     // overwrite bytes that readers who keep up simply have not been sent yet.
                     flushAll(force: true)
+                } else if session.queuedBytes >= Self.replyFlushBytes && !session.isWriteBlocked {
+                    flush(connection)
+                    if connection.isClosed { return false }
                 }
             case .overlong:
                 session.front.lineTooLong(session)

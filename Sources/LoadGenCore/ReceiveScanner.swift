@@ -133,7 +133,11 @@ public struct LineHead {
 /// tokens. The head storage (`headBytes` bytes) belongs to the caller, so thousands of clients share one
 /// allocation.
 public struct ReceiveScanner: Sendable {
-    public static let headBytes = 32
+    /// Head storage per client. A run that counts join lines by a marker (`LineClassifier.onlineMarker`, as
+    /// IRC's `:nick!user@host JOIN #room`, whose source can be 30-odd bytes) keeps all of it; others keep
+    /// `shortHead` (fan-out then copies less per line).
+    public static let headBytes = 64
+    public static let shortHead = 32
 
     /// Bytes of the current line's head kept so far.
     @usableFromInline var headCount = 0
@@ -143,16 +147,19 @@ public struct ReceiveScanner: Sendable {
 
     public init() {}
 
-    /// Feeds one read's bytes. `findTokens`: whether this client counts messages. `token` is called for each
-    /// token in order, `line` at the end of each line (with its head, valid only during the call).
+    /// Feeds one read's bytes. `headLimit` (at most `headBytes`): how much of each line to keep. `findTokens`:
+    /// whether this client counts messages. `token` is called for each token in order, `line` at the end of
+    /// each line (with its head, valid only during the call).
     @inlinable
     public mutating func consume(_ base: UnsafePointer<UInt8>, count n: Int, head: UnsafeMutablePointer<UInt8>,
+                                 headLimit: Int = ReceiveScanner.headBytes,
                                  findTokens: Bool, token: (MessageToken) -> Void, line: (LineHead) -> Void) {
+        let headLimit = min(max(headLimit, 0), Self.headBytes)
         var i = 0
         while i < n {
             let lineEnd = Sys.firstIndex(of: 10, in: base, from: i, to: n) ?? n
-            if headCount < Self.headBytes {
-                let take = min(Self.headBytes - headCount, lineEnd - i)
+            if headCount < headLimit {
+                let take = min(headLimit - headCount, lineEnd - i)
                 (head + headCount).update(from: base + i, count: take)
                 headCount += take
             }
@@ -189,13 +196,20 @@ public struct LineClassifier: Sendable {
     public let readyPrefix: [UInt8]
     public let onlinePrefix: [UInt8]
     public let missedPrefix: [UInt8]
+    /// Like `onlinePrefix`, for announcements whose start varies (IRC's `:nick!user@host JOIN #room`): a line
+    /// whose head contains this is `online`.
+    public let onlineMarker: [UInt8]
 
-    /// Empty prefixes never match.
-    public init(readyPrefix: String, onlinePrefix: String?, missedPrefix: String?) {
+    /// Empty prefixes and markers never match.
+    public init(readyPrefix: String, onlinePrefix: String?, onlineMarker: String? = nil, missedPrefix: String?) {
         self.readyPrefix = Array(readyPrefix.utf8)
         self.onlinePrefix = Array((onlinePrefix ?? "").utf8)
+        self.onlineMarker = Array((onlineMarker ?? "").utf8)
         self.missedPrefix = Array((missedPrefix ?? "").utf8)
     }
+
+    /// How much of each line the scanner must keep for this classifier.
+    public var headLimit: Int { onlineMarker.isEmpty ? ReceiveScanner.shortHead : ReceiveScanner.headBytes }
 
     /// The kind of the line whose head is `line`. `awaitingReady`: only a client waiting to become ready
     /// takes a line as `ready` (a ready client treats it like any other line).
@@ -207,8 +221,21 @@ public struct LineClassifier: Sendable {
             for k in 0..<prefix.count where head[k] != prefix[k] { return false }
             return true
         }
+        func contains(_ marker: [UInt8]) -> Bool {
+            guard !marker.isEmpty, count >= marker.count else { return false }
+            var k = 0
+            while k + marker.count <= count {
+                if head[k] == marker[0] {
+                    var m = 1
+                    while m < marker.count && head[k + m] == marker[m] { m += 1 }
+                    if m == marker.count { return true }
+                }
+                k += 1
+            }
+            return false
+        }
         if awaitingReady && starts(with: readyPrefix) { return .ready }
-        if starts(with: onlinePrefix) { return .online }
+        if starts(with: onlinePrefix) || contains(onlineMarker) { return .online }
         if starts(with: missedPrefix) {
             var value = 0
             var k = missedPrefix.count

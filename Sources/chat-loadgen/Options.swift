@@ -37,6 +37,9 @@ struct ProtocolSpec: Sendable {
     var senderGetsOwn: Bool
     /// chatd only: room announcements counted to check that every `Online:` was delivered.
     var onlinePrefix: String?
+    /// Like `onlinePrefix`, for announcements whose start varies (IRC's `:nick!user@host JOIN #room`): a line
+    /// whose first `ReceiveScanner.headBytes` bytes contain this counts as one.
+    var onlineMarker: String? = nil
     /// chatd only: the slow-consumer notice whose number accounts for lines not delivered.
     var missedPrefix: String?
 
@@ -52,9 +55,11 @@ struct ProtocolSpec: Sendable {
             // (366). The JOIN goes in the same write as the registration, which chatd processes in order (some
             // servers refuse it before 001: override --greeting for them). Senders do not get their own lines
             // (no echo-message requested).
+            // In the connect scenario every JOIN line is counted (`onlineMarker`), as native `Online:` lines are.
             return ProtocolSpec(name: "irc", greeting: "NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #{room}\r\n",
                                 readyPrefix: ":chatd 366 ", messageFormat: "PRIVMSG #{room} :{payload}\r\n",
-                                separatePublishers: false, senderGetsOwn: false, onlinePrefix: nil, missedPrefix: nil)
+                                separatePublishers: false, senderGetsOwn: false, onlinePrefix: nil, onlineMarker: " JOIN ",
+                                missedPrefix: nil)
         case .nio:
             // NIOChatServer: no handshake; it greets with "(ChatServer) - Welcome to: ..." and relays each line
             // to every other client as "(ADDRESS) - LINE".
@@ -115,6 +120,7 @@ struct LoadOptions: ParsableArguments {
     @Option(help: "Override: a message on the wire ({payload}, {room}, {name}; \\r \\n escapes).") var messageFormat: String?
     @Option(help: "Override: send from extra publisher connections that do not receive (yes/no).") var separatePublishers: Bool?
     @Option(help: "Override: whether a sender receives its own messages (yes/no).") var senderGetsOwn: Bool?
+    @Option(help: "Override: connect scenario: a line whose first 64 bytes contain this is a join announcement to count (irc: \" JOIN \"; empty: none).") var onlineMarker: String?
     @Option(help: "Room (redis channel) used by templates.") var room = "lobby"
     @Option(help: "Client names are this prefix plus a number.") var namePrefix = "lg"
     @Option(help: "PID of the server, for its CPU time and memory (/proc).") var serverPid: Int32?
@@ -129,6 +135,8 @@ struct LoadOptions: ParsableArguments {
         if let messageFormat { spec.messageFormat = ProtocolSpec.unescape(messageFormat) }
         if let separatePublishers { spec.separatePublishers = separatePublishers }
         if let senderGetsOwn { spec.senderGetsOwn = senderGetsOwn }
+        if let onlineMarker { spec.onlineMarker = onlineMarker.isEmpty ? nil : ProtocolSpec.unescape(onlineMarker) }
+        if scenario != .connect { spec.onlineMarker = nil }  // only the connect scenario counts them: no scan per line elsewhere
         spec.greeting = spec.greeting.replacingAll("{room}", with: room)
         spec.messageFormat = spec.messageFormat.replacingAll("{room}", with: room)
         return spec

@@ -62,7 +62,7 @@ struct Report {
         if result.reordered > 0 { problems.append("\(result.reordered) out of order") }
         if result.slowUnaccounted > 0 { problems.append("\(result.slowUnaccounted) lines lost by slow clients without notice") }
         if let want = onlineExpected, result.onlineSeen != want {
-            problems.append("\(result.onlineSeen) of \(want) Online: announcements delivered")
+            problems.append("\(result.onlineSeen) of \(want) join announcements (Online:/JOIN) delivered")
         }
     }
 

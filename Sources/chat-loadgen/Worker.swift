@@ -140,7 +140,8 @@ final class Worker: @unchecked Sendable {
         let parts = spec.messageFormat.split(separator: "{payload}", maxSplits: 1, omittingEmptySubsequences: false)
         messagePrefix = Array(parts[0].utf8)
         messageSuffix = parts.count > 1 ? Array(parts[1].utf8) : []
-        classifier = LineClassifier(readyPrefix: spec.readyPrefix, onlinePrefix: spec.onlinePrefix, missedPrefix: spec.missedPrefix)
+        classifier = LineClassifier(readyPrefix: spec.readyPrefix, onlinePrefix: spec.onlinePrefix, onlineMarker: spec.onlineMarker,
+                                    missedPrefix: spec.missedPrefix)
     }
 
     deinit {
@@ -359,7 +360,8 @@ final class Worker: @unchecked Sendable {
         // A copy, so that the callbacks may change the client while the scanner runs; stored back at the end.
         var scanner = clients[c].scanner
         let findTokens = senderCount > 0 && clients[c].receiverSlot >= 0
-        scanner.consume(base, count: n, head: heads + c * ReceiveScanner.headBytes, findTokens: findTokens,
+        scanner.consume(base, count: n, head: heads + c * ReceiveScanner.headBytes, headLimit: classifier.headLimit,
+                        findTokens: findTokens,
                         token: { token in
                             // A sender index beyond Int is no sender of ours: `deliver` refuses it like any other.
                             deliver(c, sender: Int(exactly: token.sender) ?? -1, seq: token.seq, sentAt: token.sentAt, now: now)

@@ -25,8 +25,8 @@ struct LoadGen: ParsableCommand {
             Scenarios:
               fanout   N clients join; K of them send R msg/s each (or as fast as possible, --rate 0, with at most \
             --in-flight unseen messages per sender) for --duration s after --warmup s; everyone checks every message.
-              connect  N clients connect at --connect-rate and join; with chatd, waits until every Online: line \
-            was delivered; reports connects/s and peak server RSS.
+              connect  N clients connect at --connect-rate and join; with chatd (native) or any IRC \
+            server, waits until every Online: (JOIN) line was delivered; reports connects/s and peak server RSS.
               idle     N named clients stay idle for --hold s; reports server RSS per connection.
               slow     fanout where --slow-clients stop reading: the others must lose nothing, the slow ones must be \
             told what they missed (SYS Missed) or be dropped with a reason.
@@ -123,8 +123,8 @@ final class Coordinator {
 
         switch options.scenario {
         case .connect:
-            // Every Online: line delivered: client p (in join order) sees the announcements of p..N-1.
-            if spec.onlinePrefix != nil {
+            // Every Online: (IRC: JOIN) line delivered: client p (in join order) sees the announcements of p..N-1.
+            if spec.onlinePrefix != nil || spec.onlineMarker != nil {
                 let want = options.clients * (options.clients + 1) / 2
                 report.onlineExpected = want
                 let deadline = nowNs() + UInt64(options.connectTimeout * 1e9)
@@ -210,7 +210,7 @@ final class Coordinator {
             + " connected=\(shared.connected.load(ordering: .relaxed)) ready=\(shared.ready.load(ordering: .relaxed))"
             + " failed=\(shared.failed.load(ordering: .relaxed)) closed=\(shared.closedByServer.load(ordering: .relaxed))"
             + " sent=\(shared.sent.load(ordering: .relaxed)) delivered=\(shared.deliveries.load(ordering: .relaxed))"
-            + (spec.onlinePrefix != nil && options.scenario == .connect ? " online=\(shared.onlineSeen.load(ordering: .relaxed))" : "")
+            + ((spec.onlinePrefix != nil || spec.onlineMarker != nil) && options.scenario == .connect ? " online=\(shared.onlineSeen.load(ordering: .relaxed))" : "")
         Sys.writeStandardError(line + "\n")
     }
 }

@@ -77,20 +77,41 @@ final class FlowControlTests: XCTestCase {
     }
 
     /// A client that pipelines commands whose replies exceed its whole queue, and reads: its input is paused
-    /// while its replies pile up, never dropped; every reply arrives, in order.
+    /// while its replies pile up, never dropped; every reply arrives, in order. Small socket buffers, so the
+    /// replies pile up in the queue at all (a socket with room takes a big reply at once, see `replyFlushBytes`).
     func testPipelinedRepliesPauseInputInsteadOfDroppingAReader() throws {
         let server = try TestServer {
             $0.chat.messageRate = 0
             $0.chat.clientQueueBytes = 64 * 1024
+            $0.sendBufferBytes = 4096
         }
         defer { server.stop() }
-        let client = try LineClient.named("piper", port: server.port)
+        let client = try LineClient(port: server.port, receiveBuffer: 4096)
+        client.send("piper\n")
+        try client.expect(prefix: "SYS Welcome: piper")
         let count = 2000  // 2000 x 5 help lines ~ 700 KB of replies, more than ten times the queue
         client.send(String(repeating: "/help\n", count: count) + "/who\n")
         try client.expect(prefix: "SYS Who #lobby (1): piper", timeout: 60)
         XCTAssertEqual(client.received.filter { $0.hasPrefix("SYS Help: ") }.count, 5 * count)
         XCTAssertFalse(client.received.contains { $0.hasPrefix("ERR") })
         XCTAssertGreaterThan(server.server.inputPausedTotal, 0, "the replies never reached the pause mark: the test proves nothing")
+    }
+
+    /// A big reply goes to a socket with room as soon as the line that asked for it is handled, not at the end of
+    /// the turn (an IRC join storm would otherwise hold every joiner's NAMES in user space at once): a client
+    /// that pipelines 28 KB of replies past the 16 KiB pause mark, with room in its socket, is never paused.
+    func testBigRepliesGoToASocketWithRoomAtOnce() throws {
+        let server = try TestServer {
+            $0.chat.messageRate = 0
+            $0.chat.clientQueueBytes = 64 * 1024  // input pauses at 16 KiB queued
+        }
+        defer { server.stop() }
+        let client = try LineClient.named("eager", port: server.port)
+        let count = 80  // 80 x 5 help lines, ~28 KB of replies, all made in one turn
+        client.send(String(repeating: "/help\n", count: count) + "/who\n")
+        try client.expect(prefix: "SYS Who #lobby (1): eager", timeout: 30)
+        XCTAssertEqual(client.received.filter { $0.hasPrefix("SYS Help: ") }.count, 5 * count)
+        XCTAssertEqual(server.server.inputPausedTotal, 0, "the replies waited in the queue although the socket had room")
     }
 
     /// A client that pipelines commands and never reads is dropped by the write timeout (its socket accepted

@@ -14,8 +14,8 @@ private struct Seen: Equatable {
 }
 
 /// Feeds `bytes` to one scanner in pieces cut at `cuts` (offsets), as reads would deliver them.
-private func feed(_ bytes: [UInt8], cuts: [Int], findTokens: Bool = true, token: (MessageToken) -> Void,
-                  line: (LineHead) -> Void) {
+private func feed(_ bytes: [UInt8], cuts: [Int], headLimit: Int = ReceiveScanner.headBytes, findTokens: Bool = true,
+                  token: (MessageToken) -> Void, line: (LineHead) -> Void) {
     var scanner = ReceiveScanner()
     let head = UnsafeMutablePointer<UInt8>.allocate(capacity: ReceiveScanner.headBytes)
     defer { head.deallocate() }
@@ -23,7 +23,8 @@ private func feed(_ bytes: [UInt8], cuts: [Int], findTokens: Bool = true, token:
     for end in cuts.sorted() + [bytes.count] where end >= start {
         bytes[start..<end].withUnsafeBufferPointer { piece in
             guard let base = piece.baseAddress else { return }
-            scanner.consume(base, count: piece.count, head: head, findTokens: findTokens, token: token, line: line)
+            scanner.consume(base, count: piece.count, head: head, headLimit: headLimit, findTokens: findTokens, token: token,
+                            line: line)
         }
         start = end
     }
@@ -229,7 +230,7 @@ final class LineTests: XCTestCase {
     /// The kinds of the lines in `text`, fed in pieces cut at `cuts`.
     private func kinds(_ text: String, _ classifier: LineClassifier, awaitingReady: Bool = false, cuts: [Int] = []) -> [LineKind] {
         var kinds: [LineKind] = []
-        feed(Array(text.utf8), cuts: cuts, token: { _ in },
+        feed(Array(text.utf8), cuts: cuts, headLimit: classifier.headLimit, token: { _ in },
              line: { kinds.append(classifier.classify($0, awaitingReady: awaitingReady)) })
         return kinds
     }
@@ -262,6 +263,22 @@ final class LineTests: XCTestCase {
         XCTAssertEqual(kinds(":lg7!lg7@h JOIN #lobby\r\n", irc), [.other])
     }
 
+    /// IRC's join lines start with the joiner's source, so the connect scenario finds them by a marker
+    /// anywhere in a 64-byte head (other runs keep 32 bytes).
+    func testJoinLinesFoundByAMarker() {
+        let marked = LineClassifier(readyPrefix: ":chatd 366 ", onlinePrefix: nil, onlineMarker: " JOIN ", missedPrefix: nil)
+        XCTAssertEqual(irc.headLimit, ReceiveScanner.shortHead)
+        XCTAssertEqual(marked.headLimit, ReceiveScanner.headBytes)
+        // A 30-character nick: the marker ends at byte 56 of the line, beyond a 32-byte head.
+        let nick = String(repeating: "n", count: 30)
+        let join = ":\(nick)!\(nick.prefix(10))@127.0.0.1 JOIN #lobby\r\n"
+        XCTAssertEqual(kinds(join + ":a!a@h PRIVMSG #lobby :JOIN me\r\n", marked), [.online, .other])
+        XCTAssertEqual(kinds(join, irc), [.other])
+        for cut in 0...join.utf8.count { XCTAssertEqual(kinds(join, marked, cuts: [cut]), [.online], "cut at \(cut)") }
+        // A marker past the head is not seen: the head is all the classifier has.
+        XCTAssertEqual(kinds(":\(String(repeating: "x", count: 70)) JOIN #lobby\r\n", marked), [.other])
+    }
+
     func testMissedCountsInTheNativeNotice() {
         // The notice as NativeFront writes it.
         XCTAssertEqual(kinds("SYS Missed: 17 lines in #lobby; you were reading too slowly\n", native), [.missed(17)])
@@ -290,8 +307,8 @@ final class LineTests: XCTestCase {
     /// A number running to the end of a head that is not the whole line may go on past it: reading its first
     /// digits would undercount, so it is not read.
     func testAMissedCountCutByTheHeadIsNotRead() {
-        let prefix = "NOTICE #a-long-room :missed "  // 28 bytes: 4 digits fit in the head
-        XCTAssertEqual(prefix.utf8.count, ReceiveScanner.headBytes - 4)
+        let prefix = "NOTICE #a-long-room :missed "  // 28 bytes: 4 digits fit in the (short) head
+        XCTAssertEqual(prefix.utf8.count, ReceiveScanner.shortHead - 4)
         let classifier = LineClassifier(readyPrefix: "x", onlinePrefix: nil, missedPrefix: prefix)
         XCTAssertEqual(kinds("\(prefix)1234\n", classifier), [.missed(1234)])  // exactly the head: whole
         XCTAssertEqual(kinds("\(prefix)12345\n", classifier), [.missed(nil)])
