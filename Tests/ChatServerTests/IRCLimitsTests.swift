@@ -368,11 +368,3 @@ private func endsWithMessage(_ client: LineClient, _ index: Int) -> Bool {
     return lines.count >= 2 && lines[lines.count - 2].hasPrefix(":sender!sender@native PRIVMSG #lobby :\(index) ")
         && lines[lines.count - 1].hasPrefix(":sender!sender@native PRIVMSG #lobby :p")
 }
-
-/// A flag shared with a reader thread.
-private final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-}
